@@ -1,0 +1,1 @@
+"""The consent ledger: catalog of purposes and tiers, events, state, receipts, propagation."""

@@ -1,0 +1,1 @@
+"""Federated modelling with partners on Flower: consent-gated cohorts, audited runs."""

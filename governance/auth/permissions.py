@@ -1,0 +1,115 @@
+"""The one registry of permissions, what each role holds, and how endpoints declare theirs.
+
+Every endpoint declares what it needs with :func:`requires` or :func:`public`; a request
+to an endpoint that declares nothing is refused (fail closed), and a test walks the URL
+map so that such an endpoint cannot ship.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_ATTR = "__governance_permission__"
+
+
+class Role(StrEnum):
+    """Operator roles."""
+
+    DPO = "dpo"
+    MARKETING = "marketing"
+    CUSTOMER_SERVICE = "customer_service"
+    ANALYST = "analyst"
+    ADMIN = "admin"
+
+
+class Permission(StrEnum):
+    """Everything an endpoint can require."""
+
+    AUTHENTICATED = "authenticated"  # any actor that is not anonymous
+    CATALOG_READ = "catalog:read"
+    CATALOG_MANAGE = "catalog:manage"
+    API_KEYS_MANAGE = "api-keys:manage"
+    OPERATORS_MANAGE = "operators:manage"
+    PORTAL_LINKS_ISSUE = "portal-links:issue"
+    CONSOLE_ACCESS = "console:access"
+    PORTAL_ACCESS = "portal:access"
+
+
+class Public:
+    """Marker for endpoints anyone may call (health, docs, login form)."""
+
+    def __repr__(self) -> str:
+        return "PUBLIC"
+
+
+PUBLIC = Public()
+
+_ALL_OPERATORS = {Permission.AUTHENTICATED, Permission.CONSOLE_ACCESS, Permission.CATALOG_READ}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.DPO: frozenset(_ALL_OPERATORS | {Permission.CATALOG_MANAGE}),
+    Role.MARKETING: frozenset(_ALL_OPERATORS),
+    Role.CUSTOMER_SERVICE: frozenset(_ALL_OPERATORS | {Permission.PORTAL_LINKS_ISSUE}),
+    Role.ANALYST: frozenset(_ALL_OPERATORS),
+    Role.ADMIN: frozenset(
+        _ALL_OPERATORS
+        | {Permission.API_KEYS_MANAGE, Permission.OPERATORS_MANAGE, Permission.CATALOG_MANAGE}
+    ),
+}
+
+# What an API key may be granted; anything else is refused at key creation.
+SERVICE_GRANTABLE: frozenset[Permission] = frozenset(
+    {Permission.CATALOG_READ, Permission.PORTAL_LINKS_ISSUE}
+)
+SERVICE_DEFAULT: frozenset[Permission] = SERVICE_GRANTABLE
+
+SUBJECT_PERMISSIONS: frozenset[Permission] = frozenset(
+    {Permission.AUTHENTICATED, Permission.PORTAL_ACCESS}
+)
+
+
+def permissions_for_roles(roles: frozenset[Role] | set[Role]) -> frozenset[Permission]:
+    """Union of the permissions of ``roles``."""
+    out: set[Permission] = set()
+    for role in roles:
+        out |= ROLE_PERMISSIONS[role]
+    return frozenset(out)
+
+
+def requires(permission: Permission) -> Callable[[F], F]:
+    """Declare the permission a view (function or MethodView method) needs."""
+
+    def mark(view: F) -> F:
+        setattr(view, _ATTR, permission)
+        return view
+
+    return mark
+
+
+def public(view: F) -> F:
+    """Declare a view that needs no authentication."""
+    setattr(view, _ATTR, PUBLIC)
+    return view
+
+
+def declared_permission(view_func: Callable[..., Any], method: str) -> Permission | Public | None:
+    """Return what ``view_func`` declares for ``method``, or None when it declares nothing."""
+    declared = getattr(view_func, _ATTR, None)
+    if declared is not None:
+        return declared  # type: ignore[no-any-return]
+    view_class = getattr(view_func, "view_class", None)
+    if view_class is not None:
+        handler = getattr(view_class, method.lower(), None)
+        if handler is None and method == "HEAD":
+            handler = getattr(view_class, "get", None)
+        if handler is not None:
+            return getattr(handler, _ATTR, None)  # type: ignore[no-any-return]
+    return None
+
+
+# Endpoints that Flask and extensions register themselves, public by nature.
+BUILTIN_PUBLIC_ENDPOINTS = frozenset({"static", "api-docs.openapi_json"})

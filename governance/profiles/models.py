@@ -1,0 +1,68 @@
+"""Subjects, their wrapped data keys, encrypted profile values and blind indexes.
+
+Nothing here holds a profile value in clear: values are AES-256-GCM ciphertexts under the
+subject's data key, which is stored only wrapped by a key-encryption key; exact lookups go
+through keyed-HMAC blind indexes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from governance.db import Base, utcnow
+
+
+class Subject(Base):
+    """A customer, known only by an opaque id."""
+
+    __tablename__ = "subjects"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Year of birth is what the art. 31 (under 14) rule needs; kept outside the profile so
+    # the consent ledger can check it without decrypting anything. Null when unknown.
+    birth_year: Mapped[int | None]
+    erased_at: Mapped[dt.datetime | None]
+
+
+class SubjectKey(Base):
+    """A subject's data key, wrapped by a key-encryption key (``kek-id:base64``)."""
+
+    __tablename__ = "subject_keys"
+
+    subject_id: Mapped[str] = mapped_column(
+        ForeignKey("subjects.id", ondelete="CASCADE"), primary_key=True
+    )
+    key_version: Mapped[int] = mapped_column(default=1)
+    wrapped_key: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ProfileValue(Base):
+    """One catalogued field of one subject, encrypted (AAD: subject, field, key version)."""
+
+    __tablename__ = "profile_values"
+
+    subject_id: Mapped[str] = mapped_column(
+        ForeignKey("subjects.id", ondelete="CASCADE"), primary_key=True
+    )
+    field: Mapped[str] = mapped_column(ForeignKey("catalog_fields.name"), primary_key=True)
+    key_version: Mapped[int]
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class BlindIndex(Base):
+    """Keyed HMAC of a normalised identifier, for exact lookup without decryption."""
+
+    __tablename__ = "blind_indexes"
+    __table_args__ = (Index("ix_blind_indexes_field_digest", "field", "digest"),)
+
+    subject_id: Mapped[str] = mapped_column(
+        ForeignKey("subjects.id", ondelete="CASCADE"), primary_key=True
+    )
+    field: Mapped[str] = mapped_column(ForeignKey("catalog_fields.name"), primary_key=True)
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32))

@@ -1,0 +1,146 @@
+"""Typed settings, read from ``GOVERNANCE_*`` environment variables.
+
+Every setting has a type, a default, a section and a description; the README's
+configuration table is generated from this class (``governance config env-table``) and a
+test checks the two agree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "GOVERNANCE_"
+
+
+def _setting(default: Any, section: str, description: str) -> Any:
+    return Field(default=default, description=description, json_schema_extra={"section": section})
+
+
+class Settings(BaseSettings):
+    """All configuration of the platform, grouped by section."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    # -- core
+    env: Literal["development", "production", "testing"] = _setting(
+        "development",
+        "core",
+        "Deployment environment. Outside development, cookies are Secure and demo helpers "
+        "are refused.",
+    )
+    instance_path: Path | None = _setting(
+        None,
+        "core",
+        "Instance folder for the SQLite database and development keys "
+        "(default: ./instance beside the code).",
+    )
+    public_base_url: str = _setting(
+        "http://127.0.0.1:5000",
+        "core",
+        "Base URL used to build links handed to customers (portal links).",
+    )
+    log_level: str = _setting("INFO", "core", "Log level of the JSON logs on stderr.")
+
+    # -- database
+    database_url: str | None = _setting(
+        None,
+        "database",
+        "SQLAlchemy URL. Default: SQLite file governance.sqlite3 in the instance folder. "
+        "PostgreSQL: postgresql+psycopg://user:pass@host/db.",
+    )
+    database_echo: bool = _setting(False, "database", "Log every SQL statement (debugging).")
+
+    # -- keys
+    key_dir: Path | None = _setting(
+        None,
+        "keys",
+        "Folder holding the key files (default: <instance>/keys). Development keys are "
+        "generated there, mode 0600, when missing.",
+    )
+    secret_key_file: Path | None = _setting(
+        None, "keys", "File with the Flask session signing key (default: <key_dir>/session.key)."
+    )
+    kek_file: Path | None = _setting(
+        None,
+        "keys",
+        "Keyring file of key-encryption keys that wrap per-subject data keys "
+        "(default: <key_dir>/kek.json).",
+    )
+    blind_index_key_file: Path | None = _setting(
+        None,
+        "keys",
+        "File with the HMAC key for blind indexes (default: <key_dir>/blind-index.key).",
+    )
+    portal_link_key_file: Path | None = _setting(
+        None,
+        "keys",
+        "File with the key that signs portal links (default: <key_dir>/portal-link.key).",
+    )
+    audit_signing_key_file: Path | None = _setting(
+        None,
+        "keys",
+        "Ed25519 private key (PEM) that signs audit checkpoints "
+        "(default: <key_dir>/audit-signing.pem).",
+    )
+    generate_dev_keys: bool = _setting(
+        True,
+        "keys",
+        "Generate missing key files at start-up. Refused when env is production.",
+    )
+
+    # -- policy
+    policy_engine: Literal["embedded", "opa"] = _setting(
+        "embedded",
+        "policy",
+        "Policy engine: embedded (regopy, in-process) or opa (an OPA server).",
+    )
+    opa_url: str = _setting(
+        "http://127.0.0.1:8181", "policy", "OPA server URL when policy_engine is opa."
+    )
+
+    # -- limits
+    max_body_bytes: int = _setting(
+        1_048_576, "limits", "Largest accepted request body in bytes; larger gets 413."
+    )
+    login_rate_limit: str = _setting(
+        "10 per minute",
+        "limits",
+        "Login attempts allowed per client address and per username.",
+    )
+    ratelimit_storage_uri: str = _setting(
+        "memory://",
+        "limits",
+        "Storage for rate-limit counters (memory://, redis://host:port). Use a shared store "
+        "with several gunicorn workers.",
+    )
+    portal_link_ttl_seconds: int = _setting(
+        600, "limits", "Lifetime of a portal link; each link also works only once."
+    )
+    portal_session_minutes: int = _setting(
+        30, "limits", "Lifetime of a customer's portal session."
+    )
+    operator_session_minutes: int = _setting(
+        480, "limits", "Lifetime of an operator's console session."
+    )
+    batch_limit: int = _setting(10_000, "limits", "Largest batch accepted by batch endpoints.")
+
+
+def env_name(field_name: str) -> str:
+    """Return the environment variable that sets ``field_name``."""
+    return ENV_PREFIX + field_name.upper()
+
+
+def settings_table() -> list[tuple[str, str, str, str]]:
+    """Rows of (section, variable, default, description) for every setting."""
+    rows = []
+    for name, info in Settings.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        default = "" if info.default is None else str(info.default)
+        if isinstance(info.default, bool):
+            default = str(info.default).lower()
+        rows.append((str(extra.get("section", "")), env_name(name), default, info.description or ""))
+    return rows

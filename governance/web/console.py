@@ -1,0 +1,175 @@
+"""The operators' console: sign-in (password, then TOTP; enrolment on first sign-in),
+step-up, and the home page.
+
+The half-signed-in state (password checked, second factor not yet) lives in the session
+as ``pending_operator_id``; it is not an actor and grants nothing but the TOTP pages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import select
+
+from consent.catalog.models import CatalogField, Purpose
+from governance.auth import ratelimit, services, signals
+from governance.auth.actors import current_actor
+from governance.auth.models import ApiKey, Operator
+from governance.auth.permissions import Permission, public, requires
+from governance.auth.views import start_operator_session
+from governance.db import get_session, utcnow
+from governance.keys import Keyring
+
+bp = Blueprint("console", __name__, url_prefix="/console")
+_PENDING_MINUTES = 5
+
+
+def _keyring() -> Keyring:
+    return Keyring.from_file(current_app.config["KEY_PATHS"].kek)
+
+
+def _client_id() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _digest(value: str) -> str:
+    # Rate-limit counters are keyed by a digest, so usernames never sit in the store.
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+def _pending_operator() -> Operator | None:
+    op_id = session.get("pending_operator_id")
+    until = session.get("pending_until", 0)
+    if op_id is None or until < utcnow().timestamp():
+        return None
+    return get_session().get(Operator, op_id)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login() -> Any:
+    """Sign in with username and password; the second factor follows."""
+    if request.method == "GET":
+        return render_template("console/login.html")
+    username = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    ratelimit.hit("console-login", _client_id(), _digest(username.lower()))
+    db = get_session()
+    operator = services.verify_password(db, username, password) if username else None
+    if operator is None:
+        flash("Wrong username or password.", "error")
+        return render_template("console/login.html"), 401
+    session.clear()
+    session["pending_operator_id"] = operator.id
+    session["pending_until"] = int(utcnow().timestamp()) + _PENDING_MINUTES * 60
+    if operator.totp_enabled_at is None:
+        return redirect(url_for("console.totp_enrol"))
+    return redirect(url_for("console.totp"))
+
+
+@bp.route("/login/totp", methods=["GET", "POST"])
+@public
+def totp() -> Any:
+    """Second step of sign-in: a TOTP code."""
+    operator = _pending_operator()
+    if operator is None or operator.totp_enabled_at is None:
+        return redirect(url_for("console.login"))
+    if request.method == "GET":
+        return render_template("console/totp.html")
+    ratelimit.hit("console-totp", _client_id(), str(operator.id))
+    db = get_session()
+    if not services.verify_totp(operator, request.form.get("code", "").strip(), _keyring()):
+        db.commit()  # keeps the replay counter consistent
+        flash("That code is not valid.", "error")
+        return render_template("console/totp.html"), 401
+    operator.last_login_at = utcnow()
+    db.commit()
+    start_operator_session(operator.id)
+    signals.login_succeeded.send(None, operator_id=operator.id)
+    return redirect(url_for("console.home"))
+
+
+@bp.route("/totp/enrol", methods=["GET", "POST"])
+@public
+def totp_enrol() -> Any:
+    """First sign-in: add the TOTP secret to an authenticator app and confirm a code."""
+    operator = _pending_operator()
+    if operator is None or operator.totp_enabled_at is not None:
+        return redirect(url_for("console.login"))
+    db = get_session()
+    keyring = _keyring()
+    if request.method == "GET":
+        uri = services.start_totp_enrolment(operator, keyring)
+        db.commit()
+        return render_template(
+            "console/enrol.html", otpauth_uri=uri, secret=services.totp_secret(operator, keyring)
+        )
+    ratelimit.hit("console-totp", _client_id(), str(operator.id))
+    if not services.verify_totp(operator, request.form.get("code", "").strip(), keyring):
+        flash("That code is not valid; check the clock of your device and try again.", "error")
+        return render_template(
+            "console/enrol.html", otpauth_uri=None, secret=services.totp_secret(operator, keyring)
+        ), 401
+    operator.last_login_at = utcnow()
+    db.commit()
+    start_operator_session(operator.id)
+    signals.login_succeeded.send(None, operator_id=operator.id)
+    return redirect(url_for("console.home"))
+
+
+@bp.route("/step-up", methods=["GET", "POST"])
+@requires(Permission.CONSOLE_ACCESS)
+def step_up() -> Any:
+    """Re-enter a TOTP code before a sensitive operation."""
+    if request.method == "GET":
+        return render_template("console/totp.html", step_up=True)
+    operator = get_session().get(Operator, int(current_actor().id))
+    assert operator is not None
+    ratelimit.hit("console-totp", _client_id(), str(operator.id))
+    if not services.verify_totp(operator, request.form.get("code", "").strip(), _keyring()):
+        get_session().commit()
+        flash("That code is not valid.", "error")
+        return render_template("console/totp.html", step_up=True), 401
+    get_session().commit()
+    session["mfa_at"] = int(utcnow().timestamp())
+    return redirect(request.args.get("next") or url_for("console.home"))
+
+
+@bp.post("/logout")
+@public
+def logout() -> Response:
+    """End the session."""
+    session.clear()
+    return redirect(url_for("console.login"))
+
+
+@bp.get("/")
+@requires(Permission.CONSOLE_ACCESS)
+def home() -> str:
+    """Who is signed in, the catalog in force, and (for admins) the service keys."""
+    db = get_session()
+    actor = current_actor()
+    keys = (
+        list(db.scalars(select(ApiKey).order_by(ApiKey.created_at.desc()).limit(100)))
+        if actor.can(Permission.API_KEYS_MANAGE)
+        else None
+    )
+    return render_template(
+        "console/home.html",
+        actor=actor,
+        fields=list(db.scalars(select(CatalogField).order_by(CatalogField.name))),
+        purposes=list(db.scalars(select(Purpose).order_by(Purpose.id))),
+        api_keys=keys,
+    )

@@ -93,3 +93,107 @@ def client(app: Flask) -> FlaskClient:
 def runner(app: Flask) -> FlaskCliRunner:
     """A CLI runner bound to the app."""
     return app.test_cli_runner()
+
+
+# -- actors --------------------------------------------------------------------------------
+
+
+class ActorClient:
+    """A test client acting as one actor; adds its credentials to every request."""
+
+    def __init__(self, client: FlaskClient, headers: dict[str, str] | None = None) -> None:
+        self.client = client
+        self.headers = dict(headers or {})
+
+    def csrf(self) -> str:
+        """The session's CSRF token (cookie actors send it as X-CSRFToken)."""
+        resp = self.client.get("/api/v1/whoami", headers=self.headers)
+        assert resp.status_code == 200, resp.get_json()
+        token: str = resp.get_json()["csrf_token"]
+        return token
+
+    def open(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        if method.upper() not in {"GET", "HEAD", "OPTIONS"} and "Authorization" not in headers:
+            headers.setdefault("X-CSRFToken", self.csrf())
+        return self.client.open(path, method=method.upper(), headers=headers, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.open("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.open("POST", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.open("DELETE", path, **kwargs)
+
+
+@pytest.fixture
+def make_operator(app: Flask) -> Any:
+    """Create an operator with ``roles``; returns its id."""
+    from governance.auth import services
+    from governance.db import get_session
+
+    def make(*roles: str, username: str | None = None, password: str = "correct horse battery") -> int:
+        with app.app_context():
+            db = get_session()
+            op = services.create_operator(
+                db, username or f"op-{uuid.uuid4().hex[:8]}", password, list(roles)
+            )
+            db.commit()
+            return op.id
+
+    return make
+
+
+@pytest.fixture
+def as_operator(app: Flask, make_operator: Any) -> Any:
+    """A client signed in (second factor done) as a new operator with ``roles``."""
+    from governance.auth import services
+
+    def sign_in(*roles: str) -> ActorClient:
+        op_id = make_operator(*roles)
+        client = app.test_client()
+        with client.session_transaction() as sess:
+            sess.update(
+                actor_type="operator",
+                actor_id=op_id,
+                expires_at=services.session_expiry(30),
+                mfa_at=int(__import__("time").time()),
+            )
+        return ActorClient(client)
+
+    return sign_in
+
+
+@pytest.fixture
+def as_dpo(as_operator: Any) -> ActorClient:
+    """A client signed in as a DPO."""
+    client: ActorClient = as_operator("dpo")
+    return client
+
+
+@pytest.fixture
+def as_admin(as_operator: Any) -> ActorClient:
+    """A client signed in as an administrator."""
+    client: ActorClient = as_operator("admin")
+    return client
+
+
+@pytest.fixture
+def as_service(app: Flask) -> Any:
+    """A client authenticated by a new API key scoped to ``purposes``."""
+    from governance.auth import services
+    from governance.db import get_session
+
+    def make(purposes: list[str] | None = None, permissions: list[str] | None = None) -> ActorClient:
+        purposes = purposes or []
+        with app.app_context():
+            db = get_session()
+            new = services.create_api_key(
+                db, "test service", purposes, permissions, known_purposes=set(purposes)
+            )
+            db.commit()
+        return ActorClient(app.test_client(), {"Authorization": f"Bearer {new.token}"})
+
+    return make

@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 __all__ = ["Api", "Blueprint", "get_api", "init_app"]
 
 
-class Api(_SmorestApi):  # type: ignore[misc]
+class Api(_SmorestApi):
     """flask-smorest's Api, with errors left to governance.errors (problem+json)."""
 
     def _register_error_handlers(self) -> None:
@@ -40,8 +40,12 @@ def init_app(app: Flask) -> None:
     )
     api.spec.components.security_scheme(
         "session",
-        {"type": "apiKey", "in": "cookie", "name": "governance_session",
-         "description": "Console or portal session (send X-CSRFToken on changes)"},
+        {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "governance_session",
+            "description": "Console or portal session (send X-CSRFToken on changes)",
+        },
     )
     app.extensions["governance.api"] = api
 

@@ -34,6 +34,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        """Refuse naive datetimes; store UTC."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -41,6 +42,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
     def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        """Return UTC-aware datetimes (SQLite hands back naive ones)."""
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
         return value

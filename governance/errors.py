@@ -250,9 +250,7 @@ def handle_api_error(exc: ApiError) -> Response:
         session.rollback()
     if _wants_html():
         return _html_error(exc.problem.status, exc.detail)
-    return problem_response(
-        exc.problem.slug, exc.detail, errors=exc.errors, headers=exc.headers
-    )
+    return problem_response(exc.problem.slug, exc.detail, errors=exc.errors, headers=exc.headers)
 
 
 def handle_unexpected(exc: Exception) -> Response:

@@ -28,6 +28,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request id, extras."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """Render ``record`` as one JSON line."""
         payload: dict[str, Any] = {
             "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
@@ -52,9 +53,7 @@ JsonFormatter.converter = time.gmtime
 def configure_logging(level: str) -> None:
     """Send the root logger's records to stderr as JSON lines."""
     root = logging.getLogger()
-    handler = next(
-        (h for h in root.handlers if isinstance(h.formatter, JsonFormatter)), None
-    )
+    handler = next((h for h in root.handlers if isinstance(h.formatter, JsonFormatter)), None)
     if handler is None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())

@@ -9,11 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import migrations
 from alembic import command
 from alembic.config import Config
 from flask import current_app
 from sqlalchemy import Connection
+
+import migrations
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import consent.catalog.models
+import consent.catalog.models  # noqa: F401 - imported for its tables
 import governance.auth.models
-import governance.profiles.models  # noqa: F401
+import governance.profiles.models  # noqa: F401 - imported for its tables
 from governance.db import Base
 
 metadata = Base.metadata

@@ -120,9 +120,7 @@ class Settings(BaseSettings):
     portal_link_ttl_seconds: int = _setting(
         600, "limits", "Lifetime of a portal link; each link also works only once."
     )
-    portal_session_minutes: int = _setting(
-        30, "limits", "Lifetime of a customer's portal session."
-    )
+    portal_session_minutes: int = _setting(30, "limits", "Lifetime of a customer's portal session.")
     operator_session_minutes: int = _setting(
         480, "limits", "Lifetime of an operator's console session."
     )
@@ -142,5 +140,7 @@ def settings_table() -> list[tuple[str, str, str, str]]:
         default = "" if info.default is None else str(info.default)
         if isinstance(info.default, bool):
             default = str(info.default).lower()
-        rows.append((str(extra.get("section", "")), env_name(name), default, info.description or ""))
+        rows.append(
+            (str(extra.get("section", "")), env_name(name), default, info.description or "")
+        )
     return rows

@@ -134,7 +134,9 @@ def make_operator(app: Flask) -> Any:
     from governance.auth import services
     from governance.db import get_session
 
-    def make(*roles: str, username: str | None = None, password: str = "correct horse battery") -> int:
+    def make(
+        *roles: str, username: str | None = None, password: str = "correct horse battery"
+    ) -> int:
         with app.app_context():
             db = get_session()
             op = services.create_operator(
@@ -186,7 +188,9 @@ def as_service(app: Flask) -> Any:
     from governance.auth import services
     from governance.db import get_session
 
-    def make(purposes: list[str] | None = None, permissions: list[str] | None = None) -> ActorClient:
+    def make(
+        purposes: list[str] | None = None, permissions: list[str] | None = None
+    ) -> ActorClient:
         purposes = purposes or []
         with app.app_context():
             db = get_session()
@@ -197,3 +201,23 @@ def as_service(app: Flask) -> Any:
         return ActorClient(app.test_client(), {"Authorization": f"Bearer {new.token}"})
 
     return make
+
+
+# -- "nothing was written" ----------------------------------------------------------------
+
+
+@pytest.fixture
+def db_snapshot(app: Flask) -> Any:
+    """Return a callable giving every row of every table, to compare before and after."""
+    from sqlalchemy import select
+
+    def snapshot() -> dict[str, list[tuple[Any, ...]]]:
+        engine = get_engine(app)
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        with engine.connect() as conn:
+            for table in metadata.sorted_tables:
+                rows = conn.execute(select(table)).all()
+                out[table.name] = sorted((tuple(r) for r in rows), key=repr)
+        return out
+
+    return snapshot

@@ -18,7 +18,7 @@ csrf = CSRFProtect()
 
 def init_app(app: Flask) -> None:
     """Resolve the actor and check permissions before every request."""
-    from governance.auth import ratelimit, views
+    from governance.auth import cli, ratelimit, views
     from governance.auth.actors import record_api_key_use
 
     csrf.init_app(app)
@@ -26,3 +26,4 @@ def init_app(app: Flask) -> None:
     app.before_request(authenticate_and_authorize)
     app.after_request(record_api_key_use)
     views.init_app(app)
+    cli.init_app(app)

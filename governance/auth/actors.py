@@ -57,9 +57,7 @@ class Actor:
 
     def mfa_within(self, minutes: int) -> bool:
         """True if the operator entered a TOTP code in the last ``minutes``."""
-        return self.mfa_at is not None and utcnow() - self.mfa_at <= dt.timedelta(
-            minutes=minutes
-        )
+        return self.mfa_at is not None and utcnow() - self.mfa_at <= dt.timedelta(minutes=minutes)
 
 
 ANONYMOUS = Actor(type="anonymous", id="anonymous")
@@ -178,7 +176,9 @@ def record_api_key_use(response):  # type: ignore[no-untyped-def]
     db = get_session()
     key = db.get(ApiKey, key_id)
     now = utcnow()
-    if key is not None and (key.last_used_at is None or now - key.last_used_at > _LAST_USED_GRANULARITY):
+    if key is not None and (
+        key.last_used_at is None or now - key.last_used_at > _LAST_USED_GRANULARITY
+    ):
         key.last_used_at = now
         db.commit()
     return response

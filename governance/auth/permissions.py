@@ -100,14 +100,14 @@ def declared_permission(view_func: Callable[..., Any], method: str) -> Permissio
     """Return what ``view_func`` declares for ``method``, or None when it declares nothing."""
     declared = getattr(view_func, _ATTR, None)
     if declared is not None:
-        return declared  # type: ignore[no-any-return]
+        return declared
     view_class = getattr(view_func, "view_class", None)
     if view_class is not None:
         handler = getattr(view_class, method.lower(), None)
         if handler is None and method == "HEAD":
             handler = getattr(view_class, "get", None)
         if handler is not None:
-            return getattr(handler, _ATTR, None)  # type: ignore[no-any-return]
+            return getattr(handler, _ATTR, None)
     return None
 
 

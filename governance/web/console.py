@@ -1,5 +1,6 @@
-"""The operators' console: sign-in (password, then TOTP; enrolment on first sign-in),
-step-up, and the home page.
+"""The operators' console: sign-in, second factor, step-up and the home page.
+
+Sign-in is a password, then a TOTP code; an operator without one enrols at first sign-in.
 
 The half-signed-in state (password checked, second factor not yet) lives in the session
 as ``pending_operator_id``; it is not an actor and grants nothing but the TOTP pages.
@@ -12,7 +13,6 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    Response,
     current_app,
     flash,
     redirect,
@@ -22,6 +22,7 @@ from flask import (
     url_for,
 )
 from sqlalchemy import select
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from consent.catalog.models import CatalogField, Purpose
 from governance.auth import ratelimit, services, signals
@@ -149,7 +150,7 @@ def step_up() -> Any:
 
 @bp.post("/logout")
 @public
-def logout() -> Response:
+def logout() -> WerkzeugResponse:
     """End the session."""
     session.clear()
     return redirect(url_for("console.login"))

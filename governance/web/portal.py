@@ -8,8 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from sqlalchemy import select
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from consent.catalog.models import Purpose
 from governance.auth import services
@@ -33,7 +42,7 @@ def enter_form() -> str:
 
 @bp.post("/enter")
 @public
-def enter() -> Response:
+def enter() -> WerkzeugResponse:
     """Redeem a portal link (once) and start the customer's session."""
     db = get_session()
     subject_id = services.redeem_portal_token(

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
         "Base URL used to build links handed to customers (portal links).",
     )
     log_level: str = _setting("INFO", "core", "Log level of the JSON logs on stderr.")
+    proxy_hops: int = _setting(
+        0,
+        "core",
+        "Number of trusted reverse proxies in front of the app; their X-Forwarded-For/-Proto "
+        "set the client address (used by rate limits) and the scheme.",
+    )
 
     # -- database
     database_url: str | None = _setting(
@@ -96,7 +102,8 @@ class Settings(BaseSettings):
     policy_engine: Literal["embedded", "opa"] = _setting(
         "embedded",
         "policy",
-        "Policy engine: embedded (regopy, in-process) or opa (an OPA server).",
+        "Policy engine: embedded (regopy, in-process) or opa (an OPA server). Read by the "
+        "policy engine, which lands with the policy issue.",
     )
     opa_url: str = _setting(
         "http://127.0.0.1:8181", "policy", "OPA server URL when policy_engine is opa."
@@ -124,7 +131,6 @@ class Settings(BaseSettings):
     operator_session_minutes: int = _setting(
         480, "limits", "Lifetime of an operator's console session."
     )
-    batch_limit: int = _setting(10_000, "limits", "Largest batch accepted by batch endpoints.")
 
 
 def env_name(field_name: str) -> str:

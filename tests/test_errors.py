@@ -165,3 +165,13 @@ def test_browser_page_errors_are_html(client: Any) -> None:
     assert resp.status_code == 404
     assert resp.mimetype == "text/html"
     assert resp.headers["X-Request-ID"] in resp.get_data(as_text=True)
+
+
+def test_docs_errors_lists_every_problem_type() -> None:
+    from pathlib import Path
+
+    from governance.errors import PROBLEM_TYPES
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "errors.md").read_text()
+    for ptype in PROBLEM_TYPES.values():
+        assert f"| `{ptype.uri}` | {ptype.status} |" in text

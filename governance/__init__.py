@@ -34,8 +34,18 @@ def _resolve_settings(test_config: Mapping[str, Any] | None) -> tuple[Settings, 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Create and configure the application."""
     settings, flask_extra = _resolve_settings(test_config)
-    instance = Path(settings.instance_path or PROJECT_ROOT / "instance").resolve()
-    app = Flask(__name__, instance_path=str(instance), instance_relative_config=True)
+    if settings.instance_path is not None:
+        instance: Path | None = Path(settings.instance_path).resolve()
+    elif (PROJECT_ROOT / "pyproject.toml").exists():
+        instance = PROJECT_ROOT / "instance"  # a checkout: ./instance, as make run expects
+    else:
+        instance = None  # an installed copy: Flask's default, <prefix>/var/governance-instance
+    app = Flask(
+        __name__,
+        instance_path=str(instance) if instance else None,
+        instance_relative_config=True,
+    )
+    instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
 
     from governance import keys

@@ -95,7 +95,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     errors.init_app(app)
 
-    from governance import api, auth, cli, meta, profiles, web
+    from governance import api, auth, cli, demo, meta, profiles, web
 
     api.init_app(app)
     auth.init_app(app)  # authentication and permission checks run before body checks
@@ -106,6 +106,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     catalog.init_app(app)
     profiles.init_app(app)
+    demo.init_app(app)
     web.init_app(app)
     cli.init_app(app)
     return app

@@ -6,12 +6,14 @@ through the ``migrations`` package, so it works from an installed copy too.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 from alembic import command
 from alembic.config import Config
 from flask import current_app
+from flask.cli import AppGroup
 from sqlalchemy import Connection
 
 import migrations
@@ -21,7 +23,7 @@ MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
 def alembic_config(url: str, connection: Connection | None = None) -> Config:
     """An Alembic config for ``url``; pass ``connection`` to run on it (tests)."""
-    cfg = Config()
+    cfg = Config(stdout=sys.stdout)
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     if connection is not None:
@@ -34,7 +36,7 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-@click.group("db")
+@click.group("db", cls=AppGroup)
 def db_group() -> None:
     """Database schema (Alembic migrations)."""
 

@@ -29,8 +29,8 @@ class Settings(BaseSettings):
     env: Literal["development", "production", "testing"] = _setting(
         "development",
         "core",
-        "Deployment environment. Outside development, cookies are Secure and demo helpers "
-        "are refused.",
+        "Deployment environment: development, testing or production. In production, "
+        "cookies are Secure, keys are never generated and demo commands are refused.",
     )
     instance_path: Path | None = _setting(
         None,

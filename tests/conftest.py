@@ -221,3 +221,32 @@ def db_snapshot(app: Flask) -> Any:
         return out
 
     return snapshot
+
+
+@pytest.fixture
+def stored_bytes(app: Flask) -> Any:
+    """Return a callable giving everything the database stores, to grep for plaintext.
+
+    On SQLite: the database file and its WAL. On PostgreSQL: every column of every row of
+    every table (binary as is, the rest as text).
+    """
+    from sqlalchemy import select
+
+    def read() -> bytes:
+        engine = get_engine(app)
+        url = app.config["DATABASE_URL"]
+        if url.startswith("sqlite:///"):
+            engine.dispose()
+            path = Path(url.removeprefix("sqlite:///"))
+            parts = [path, path.with_name(path.name + "-wal")]
+            return b"".join(p.read_bytes() for p in parts if p.exists())
+        chunks: list[bytes] = []
+        with engine.connect() as conn:
+            for table in metadata.sorted_tables:
+                for row in conn.execute(select(table)):
+                    for value in row:
+                        raw = value if isinstance(value, bytes | memoryview) else None
+                        chunks.append(bytes(raw) if raw is not None else str(value).encode())
+        return b"\x00".join(chunks)
+
+    return read

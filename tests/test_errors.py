@@ -40,9 +40,7 @@ def test_unknown_field_is_422_naming_the_field_and_writes_nothing(
     as_admin: Any, db_snapshot: Any
 ) -> None:
     before = db_snapshot()
-    resp = as_admin.post(
-        "/api/v1/api-keys", json={"name": "crm", "purposes": [], "colour": "red"}
-    )
+    resp = as_admin.post("/api/v1/api-keys", json={"name": "crm", "purposes": [], "colour": "red"})
     body = assert_problem(resp, 422, "unknown-field")
     assert body["errors"] == {"colour": ["Unknown field."]}
     assert db_snapshot() == before

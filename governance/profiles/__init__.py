@@ -6,4 +6,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the profile store's CLI."""
+    """Register the profile store's CLI (``governance profiles ...``)."""
+    from governance.profiles.cli import profiles_group
+
+    app.cli.add_command(profiles_group)

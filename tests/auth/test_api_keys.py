@@ -20,10 +20,19 @@ def _add_purpose(app: Flask, purpose_id: str) -> None:
             db.add(CatalogVersion(version="test", sha256="0" * 64, document={}))
         db.add(
             Purpose(
-                id=purpose_id, legal_basis="consent", required_tier="basic",
-                separate_consent=False, separate_consent_reason=None, optional=True,
-                recipient=None, recipient_country=None, name_zh="测试", name_en="Test",
-                explanation_zh="测试用途", explanation_en="A test purpose", catalog_version="test",
+                id=purpose_id,
+                legal_basis="consent",
+                required_tier="basic",
+                separate_consent=False,
+                separate_consent_reason=None,
+                optional=True,
+                recipient=None,
+                recipient_country=None,
+                name_zh="测试",
+                name_en="Test",
+                explanation_zh="测试用途",
+                explanation_en="A test purpose",
+                catalog_version="test",
             )
         )
         db.commit()

@@ -55,9 +55,12 @@ def test_expired_link_is_refused(
     assert resp.status_code == 410
 
 
-def test_tampered_link_is_refused(app: Flask, service: Any, subject_id: str, form_csrf: Any) -> None:
+def test_tampered_link_is_refused(
+    app: Flask, service: Any, subject_id: str, form_csrf: Any
+) -> None:
     token = _issue(service, subject_id)
-    resp = _redeem(app.test_client(), form_csrf, token[:-2] + ("AA" if token[-2:] != "AA" else "BB"))
+    tampered = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    resp = _redeem(app.test_client(), form_csrf, tampered)
     assert resp.status_code == 401
 
 

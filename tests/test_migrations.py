@@ -1,0 +1,215 @@
+"""The Alembic migrations agree with the models and go up, down and up again.
+
+Runs on the suite's database: SQLite by default, PostgreSQL when
+``GOVERNANCE_TEST_DATABASE_URL`` is set (``make test`` runs both).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import Script, ScriptDirectory
+from click.testing import Result
+from flask import Flask
+from sqlalchemy import Column, Engine, MetaData, String, create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from governance import create_app
+from governance.cli import main
+from governance.db import get_engine, make_engine
+from governance.migrate import MIGRATIONS_DIR, alembic_config
+from governance.models import metadata
+
+APP_TABLES = frozenset(metadata.tables)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on the test's empty database (no tables created)."""
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+def migrate(engine: Engine, direction: str, revision: str) -> None:
+    """Run ``alembic upgrade|downgrade revision`` on a connection of ``engine``."""
+    with engine.begin() as conn:
+        cfg = alembic_config(engine.url.render_as_string(hide_password=False), conn)
+        if direction == "up":
+            command.upgrade(cfg, revision)
+        else:
+            command.downgrade(cfg, revision)
+
+
+def differences(engine: Engine, target: MetaData = metadata) -> list[Any]:
+    """What autogenerate would still write: the models against the migrated schema."""
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "compare_server_default": True}
+        )
+        return list(compare_metadata(context, target))
+
+
+def app_tables(engine: Engine) -> set[str]:
+    """The tables in the database, less Alembic's own bookkeeping."""
+    return set(inspect(engine).get_table_names()) - {"alembic_version"}
+
+
+def revisions() -> list[Script]:
+    """Every revision, oldest first."""
+    scripts = ScriptDirectory(str(MIGRATIONS_DIR))
+    return list(reversed(list(scripts.walk_revisions("base", "heads"))))
+
+
+def test_migrations_form_one_line_of_numbered_revisions() -> None:
+    scripts = ScriptDirectory(str(MIGRATIONS_DIR))
+    assert len(scripts.get_heads()) == 1, "merge the branches: more than one head"
+    for script in revisions():
+        assert re.fullmatch(r"\d{4}", script.revision), script.revision
+        assert Path(script.path).name.startswith(f"{script.revision}_"), script.path
+
+
+def test_upgrade_to_head_builds_exactly_the_models(engine: Engine) -> None:
+    migrate(engine, "up", "head")
+
+    assert app_tables(engine) == APP_TABLES
+    assert differences(engine) == [], "models changed without a migration: make migration"
+
+
+def test_a_model_change_without_a_migration_is_detected(engine: Engine) -> None:
+    migrate(engine, "up", "head")
+    changed = MetaData(naming_convention=metadata.naming_convention)
+    for table in metadata.sorted_tables:
+        table.to_metadata(changed)
+    table_name = sorted(changed.tables)[0]
+    changed.tables[table_name].append_column(Column("added_without_migration", String(8)))
+
+    found = differences(engine, changed)
+
+    assert [(d[0], d[2], d[3].name) for d in found] == [
+        ("add_column", table_name, "added_without_migration")
+    ]
+
+
+def test_each_revision_downgrades_and_upgrades_again(engine: Engine) -> None:
+    for script in revisions():
+        migrate(engine, "up", script.revision)
+        before = app_tables(engine)
+        down = script.down_revision
+        migrate(engine, "down", down if isinstance(down, str) else "base")
+        migrate(engine, "up", script.revision)
+        assert app_tables(engine) == before, script.revision
+
+    assert differences(engine) == []
+
+
+def test_upgrade_downgrade_to_base_upgrade_round_trip(engine: Engine) -> None:
+    migrate(engine, "up", "head")
+    migrate(engine, "down", "base")
+
+    assert app_tables(engine) == set()
+
+    migrate(engine, "up", "head")
+
+    assert app_tables(engine) == APP_TABLES
+    assert differences(engine) == []
+
+
+def governance(app: Flask, *args: str) -> Result:
+    """Run ``governance ARGS...`` (the console script's group) on ``app``."""
+    return app.test_cli_runner().invoke(main, list(args))
+
+
+@pytest.fixture
+def other_engine(tmp_path: Path) -> Iterator[Engine]:
+    """A second empty database on the same backend (a schema of its own on PostgreSQL)."""
+    pg_url = os.environ.get("GOVERNANCE_TEST_DATABASE_URL", "")
+    if not pg_url:
+        eng = make_engine(f"sqlite:///{tmp_path / 'other.sqlite3'}")
+        yield eng
+        eng.dispose()
+        return
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    eng = make_engine(url.render_as_string(hide_password=False))
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def triggers(engine: Engine) -> set[tuple[str, str]]:
+    """(trigger, table) pairs: DDL that autogenerate cannot see, such as the audit guards."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            rows = conn.execute(
+                text("SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger'")
+            )
+        else:
+            rows = conn.execute(
+                text(
+                    "SELECT t.tgname, c.relname FROM pg_trigger t"
+                    " JOIN pg_class c ON c.oid = t.tgrelid"
+                    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE NOT t.tgisinternal AND n.nspname = current_schema()"
+                )
+            )
+        return {(name, table) for name, table in rows}
+
+
+def test_migrations_create_the_triggers_the_models_create(
+    engine: Engine, other_engine: Engine
+) -> None:
+    metadata.create_all(other_engine)
+
+    migrate(engine, "up", "head")
+
+    assert triggers(engine) == triggers(other_engine)
+
+
+@pytest.fixture
+def bare_app(app_config: dict[str, Any]) -> Iterator[Flask]:
+    """An app whose database has no tables: the migrations must make them."""
+    application = create_app(app_config)
+    yield application
+    get_engine(application).dispose()
+
+
+def test_cli_db_upgrade_builds_a_fresh_database(bare_app: Flask) -> None:
+    head = revisions()[-1].revision
+
+    upgraded = governance(bare_app, "db", "upgrade")
+    current = governance(bare_app, "db", "current")
+
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "database at revision head" in upgraded.output
+    assert current.exit_code == 0, current.output
+    engine = get_engine(bare_app)
+    with engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_heads() == (head,)
+    assert app_tables(engine) == APP_TABLES
+    assert differences(engine) == []
+
+
+def test_cli_db_downgrade_to_base_empties_the_database(bare_app: Flask) -> None:
+    assert governance(bare_app, "db", "upgrade").exit_code == 0
+
+    result = governance(bare_app, "db", "downgrade", "base")
+
+    assert result.exit_code == 0, result.output
+    assert app_tables(get_engine(bare_app)) == set()

@@ -107,3 +107,14 @@ def test_generated_keys_are_private(app: Any) -> None:
     for path in paths.all():
         assert path.stat().st_mode & 0o777 == 0o600, path
     assert paths.kek.parent.stat().st_mode & 0o077 == 0
+
+
+def test_openapi_documents_errors_as_problem_json_and_auth(client: Any) -> None:
+    spec = client.get("/openapi.json").get_json()
+    default = spec["components"]["responses"]["DEFAULT_ERROR"]
+    assert list(default["content"]) == ["application/problem+json"]
+    assert {"type", "title", "status", "detail", "request_id", "errors"} <= set(
+        spec["components"]["schemas"]["Problem"]["properties"]
+    )
+    assert spec["security"] == [{"apiKey": []}, {"session": []}]
+    assert spec["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"

@@ -34,22 +34,40 @@ def pytest_report_header() -> str:
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty database of this test's own."""
-    if not PG_URL:
-        yield f"sqlite:///{tmp_path / 'test.sqlite3'}"
-        return
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
+def new_database_url(tmp_path: Path) -> Iterator[Any]:
+    """Return a callable making URLs of empty databases, all dropped after the test.
+
+    A fresh SQLite file each, or, on PostgreSQL, a fresh schema on the test server.
+    """
+    cleanups: list[Any] = []
+
+    def make() -> str:
+        if not PG_URL:
+            return f"sqlite:///{tmp_path / f'db-{uuid.uuid4().hex[:8]}.sqlite3'}"
+        schema = f"t_{uuid.uuid4().hex[:16]}"
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+
+        def drop() -> None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+
+        cleanups.append(drop)
+        url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+        return url.render_as_string(hide_password=False)
+
+    yield make
+    for drop in reversed(cleanups):
+        drop()
+
+
+@pytest.fixture
+def database_url(new_database_url: Any) -> str:
+    """A URL of an empty database of this test's own."""
+    url: str = new_database_url()
+    return url
 
 
 @pytest.fixture
@@ -72,6 +90,19 @@ def app(app_config: dict[str, Any]) -> Iterator[Flask]:
     metadata.create_all(engine)
     yield application
     engine.dispose()
+
+
+@pytest.fixture
+def catalog(app: Flask) -> Any:
+    """Load and commit the default catalog; returns the loader's result."""
+    from consent.catalog.loader import load_catalog_file
+    from governance.db import get_session
+
+    with app.app_context():
+        db = get_session()
+        result = load_catalog_file(db, DEFAULT_CATALOG)
+        db.commit()
+    return result
 
 
 @pytest.fixture

@@ -6,9 +6,7 @@ Runs on the suite's database: SQLite by default, PostgreSQL when
 
 from __future__ import annotations
 
-import os
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +18,7 @@ from alembic.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from click.testing import Result
 from flask import Flask
-from sqlalchemy import Column, Engine, MetaData, String, create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Column, Engine, MetaData, String, inspect, text
 
 from governance import create_app
 from governance.cli import main
@@ -130,27 +127,11 @@ def governance(app: Flask, *args: str) -> Result:
 
 
 @pytest.fixture
-def other_engine(tmp_path: Path) -> Iterator[Engine]:
+def other_engine(new_database_url: Any) -> Iterator[Engine]:
     """A second empty database on the same backend (a schema of its own on PostgreSQL)."""
-    pg_url = os.environ.get("GOVERNANCE_TEST_DATABASE_URL", "")
-    if not pg_url:
-        eng = make_engine(f"sqlite:///{tmp_path / 'other.sqlite3'}")
-        yield eng
-        eng.dispose()
-        return
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    eng = make_engine(url.render_as_string(hide_password=False))
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    eng = make_engine(new_database_url())
+    yield eng
+    eng.dispose()
 
 
 def triggers(engine: Engine) -> set[tuple[str, str]]:

@@ -22,7 +22,6 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from consent.catalog.models import Purpose
 from governance.auth import services
-from governance.auth.actors import current_actor
 from governance.auth.permissions import Permission, public, requires
 from governance.auth.views import start_subject_session
 from governance.db import get_session
@@ -66,9 +65,7 @@ def home() -> str:
     """The customer's start page: the purposes their data may be used for."""
     lang = "en" if request.args.get("lang") == "en" else "zh"
     purposes = list(get_session().scalars(select(Purpose).order_by(Purpose.id)))
-    return render_template(
-        "portal/home.html", purposes=purposes, lang=lang, subject_id=current_actor().id
-    )
+    return render_template("portal/home.html", purposes=purposes, lang=lang)
 
 
 @bp.post("/logout")

@@ -11,9 +11,9 @@ import yaml
 from flask import Flask
 from sqlalchemy import select
 
-from consent.catalog.loader import DEFAULT_CATALOG_PATH, LoadResult, load_catalog_file
+from consent.catalog.loader import DEFAULT_CATALOG_PATH
 from consent.catalog.models import CatalogField, CatalogVersion, PrivacyNotice, Purpose
-from governance.db import get_engine, get_session
+from governance.db import get_engine
 
 _DEFAULT: dict[str, Any] = yaml.safe_load(DEFAULT_CATALOG_PATH.read_text(encoding="utf-8"))
 
@@ -31,16 +31,6 @@ def next_document(default_document: dict[str, Any]) -> dict[str, Any]:
     """The default document under the next catalog version (edit it, then load it)."""
     default_document["version"] = "2026.12.1"
     return default_document
-
-
-@pytest.fixture
-def loaded_default(app: Flask) -> LoadResult:
-    """The default catalog, loaded and committed."""
-    with app.app_context():
-        db = get_session()
-        result = load_catalog_file(db, DEFAULT_CATALOG_PATH)
-        db.commit()
-    return result
 
 
 @pytest.fixture

@@ -25,15 +25,13 @@ def reader(as_service: Any) -> Any:
     return as_service(permissions=["catalog:read"])
 
 
-def test_root_gives_current_version_hash_and_counts(
-    loaded_default: LoadResult, reader: Any
-) -> None:
+def test_root_gives_current_version_hash_and_counts(catalog: LoadResult, reader: Any) -> None:
     resp = reader.get("/api/v1/catalog/")
 
     assert resp.status_code == 200
     body = resp.get_json()
     assert body["version"] == "2026.11.1"
-    assert body["sha256"] == loaded_default.sha256
+    assert body["sha256"] == catalog.sha256
     assert (body["fields"], body["purposes"], body["notices"]) == (19, 7, 2)
 
 
@@ -45,7 +43,7 @@ def test_root_is_404_before_any_catalog_is_loaded(reader: Any) -> None:
 
 
 def test_fields_lists_every_field_with_tier_and_classification(
-    loaded_default: LoadResult, reader: Any
+    catalog: LoadResult, reader: Any
 ) -> None:
     resp = reader.get("/api/v1/catalog/fields")
 
@@ -64,7 +62,7 @@ def test_fields_lists_every_field_with_tier_and_classification(
 
 
 def test_purposes_lists_basis_recipients_and_both_languages(
-    loaded_default: LoadResult, reader: Any
+    catalog: LoadResult, reader: Any
 ) -> None:
     resp = reader.get("/api/v1/catalog/purposes")
 
@@ -78,7 +76,7 @@ def test_purposes_lists_basis_recipients_and_both_languages(
     assert purposes["analytics"]["recipient"] is None
 
 
-def test_notices_are_listed_without_their_text(loaded_default: LoadResult, reader: Any) -> None:
+def test_notices_are_listed_without_their_text(catalog: LoadResult, reader: Any) -> None:
     resp = reader.get("/api/v1/catalog/notices")
 
     assert resp.status_code == 200
@@ -89,9 +87,7 @@ def test_notices_are_listed_without_their_text(loaded_default: LoadResult, reade
     assert notices[1]["effective_date"] == "2026-09-01"
 
 
-def test_one_notice_comes_with_its_text_and_matching_hash(
-    loaded_default: LoadResult, reader: Any
-) -> None:
+def test_one_notice_comes_with_its_text_and_matching_hash(catalog: LoadResult, reader: Any) -> None:
     resp = reader.get("/api/v1/catalog/notices/2026-09")
 
     assert resp.status_code == 200
@@ -101,14 +97,14 @@ def test_one_notice_comes_with_its_text_and_matching_hash(
     assert notice["text_sha256"] == notice_text_sha256(notice["text_zh"], notice["text_en"])
 
 
-def test_unknown_notice_version_is_404(loaded_default: LoadResult, reader: Any) -> None:
+def test_unknown_notice_version_is_404(catalog: LoadResult, reader: Any) -> None:
     resp = reader.get("/api/v1/catalog/notices/1999-01")
 
     assert resp.status_code == 404
     assert resp.get_json()["type"] == "/problems/not-found"
 
 
-def test_operator_can_read_the_catalog(loaded_default: LoadResult, as_operator: Any) -> None:
+def test_operator_can_read_the_catalog(catalog: LoadResult, as_operator: Any) -> None:
     resp = as_operator("marketing").get("/api/v1/catalog/purposes")
 
     assert resp.status_code == 200
@@ -116,7 +112,7 @@ def test_operator_can_read_the_catalog(loaded_default: LoadResult, as_operator: 
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_anonymous_is_401(loaded_default: LoadResult, client: FlaskClient, path: str) -> None:
+def test_anonymous_is_401(catalog: LoadResult, client: FlaskClient, path: str) -> None:
     resp = client.get(path)
 
     assert resp.status_code == 401
@@ -125,7 +121,7 @@ def test_anonymous_is_401(loaded_default: LoadResult, client: FlaskClient, path:
 
 @pytest.mark.parametrize("path", PATHS)
 def test_service_without_catalog_read_is_403(
-    loaded_default: LoadResult, as_service: Any, path: str
+    catalog: LoadResult, as_service: Any, path: str
 ) -> None:
     resp = as_service(permissions=["portal-links:issue"]).get(path)
 

@@ -35,7 +35,7 @@ def test_load_default_prints_one_line_summary_and_commits(
 
 
 def test_load_default_again_says_unchanged(
-    runner: FlaskCliRunner, loaded_default: LoadResult, catalog_state: Any
+    runner: FlaskCliRunner, catalog: LoadResult, catalog_state: Any
 ) -> None:
     before = catalog_state()
 
@@ -65,7 +65,7 @@ def test_load_from_standard_input(runner: FlaskCliRunner) -> None:
 
 def test_load_invalid_file_names_the_entry_exits_1_and_writes_nothing(
     runner: FlaskCliRunner,
-    loaded_default: LoadResult,
+    catalog: LoadResult,
     next_document: Doc,
     tmp_path: Path,
     catalog_state: Any,
@@ -88,7 +88,7 @@ def test_load_invalid_file_names_the_entry_exits_1_and_writes_nothing(
 
 def test_load_conflicting_version_exits_1_naming_the_version(
     runner: FlaskCliRunner,
-    loaded_default: LoadResult,
+    catalog: LoadResult,
     default_document: Doc,
     tmp_path: Path,
     catalog_state: Any,
@@ -119,7 +119,7 @@ def test_load_yaml_syntax_error_reports_the_line(runner: FlaskCliRunner, tmp_pat
 
 def test_crash_while_writing_rolls_back_everything(
     runner: FlaskCliRunner,
-    loaded_default: LoadResult,
+    catalog: LoadResult,
     next_document: Doc,
     tmp_path: Path,
     catalog_state: Any,
@@ -172,11 +172,9 @@ def test_show_before_any_load_exits_1(runner: FlaskCliRunner) -> None:
     assert "no catalog loaded yet" in result.output
 
 
-def test_show_prints_version_hash_and_counts(
-    runner: FlaskCliRunner, loaded_default: LoadResult
-) -> None:
+def test_show_prints_version_hash_and_counts(runner: FlaskCliRunner, catalog: LoadResult) -> None:
     result = runner.invoke(args=["catalog", "show"])
 
     assert result.exit_code == 0, result.output
-    assert result.output.startswith(f"catalog 2026.11.1 (sha256 {loaded_default.sha256}), loaded ")
+    assert result.output.startswith(f"catalog 2026.11.1 (sha256 {catalog.sha256}), loaded ")
     assert result.output.rstrip().endswith("19 fields, 7 purposes, 2 notices")

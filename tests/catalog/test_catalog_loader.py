@@ -94,7 +94,7 @@ def test_default_catalog_loads_every_field_purpose_and_notice(db: Session) -> No
 
 
 def test_default_fields_have_the_agreed_names_types_and_tiers(
-    db: Session, loaded_default: LoadResult
+    db: Session, catalog: LoadResult
 ) -> None:
     rows = {f.name: (f.value_type, f.tier, f.identifier) for f in db.scalars(select(CatalogField))}
 
@@ -102,7 +102,7 @@ def test_default_fields_have_the_agreed_names_types_and_tiers(
 
 
 def test_default_sensitive_fields_are_pipl_sensitive_and_free_text_is_marked(
-    db: Session, loaded_default: LoadResult
+    db: Session, catalog: LoadResult
 ) -> None:
     fields = {f.name: f for f in db.scalars(select(CatalogField))}
 
@@ -119,7 +119,7 @@ def test_default_sensitive_fields_are_pipl_sensitive_and_free_text_is_marked(
 
 
 def test_default_purposes_state_basis_and_separate_consent(
-    db: Session, loaded_default: LoadResult
+    db: Session, catalog: LoadResult
 ) -> None:
     purposes = {p.id: p for p in db.scalars(select(Purpose))}
 
@@ -149,7 +149,7 @@ def test_default_purposes_state_basis_and_separate_consent(
 
 
 def test_default_notice_2026_09_is_a_material_change_for_two_purposes(
-    db: Session, loaded_default: LoadResult
+    db: Session, catalog: LoadResult
 ) -> None:
     notices = {n.version: n for n in db.scalars(select(PrivacyNotice))}
 
@@ -176,7 +176,7 @@ def test_load_records_the_whole_canonical_document_and_its_hash(
 
 
 def test_reloading_the_same_version_is_a_no_op_and_says_unchanged(
-    db: Session, loaded_default: LoadResult, catalog_state: Any
+    db: Session, catalog: LoadResult, catalog_state: Any
 ) -> None:
     before = catalog_state()
 
@@ -184,13 +184,13 @@ def test_reloading_the_same_version_is_a_no_op_and_says_unchanged(
     db.commit()
 
     assert result.unchanged
-    assert result.sha256 == loaded_default.sha256
+    assert result.sha256 == catalog.sha256
     assert "unchanged" in result.summary()
     assert catalog_state() == before
 
 
 def test_same_version_with_different_content_is_refused_naming_the_version(
-    db: Session, loaded_default: LoadResult, default_document: Doc, catalog_state: Any
+    db: Session, catalog: LoadResult, default_document: Doc, catalog_state: Any
 ) -> None:
     before = catalog_state()
     _field(default_document, "city")["retention_days"] = 400
@@ -206,7 +206,7 @@ def test_same_version_with_different_content_is_refused_naming_the_version(
 
 
 def test_older_version_is_refused(
-    db: Session, loaded_default: LoadResult, default_document: Doc, catalog_state: Any
+    db: Session, catalog: LoadResult, default_document: Doc, catalog_state: Any
 ) -> None:
     before = catalog_state()
     default_document["version"] = "2026.9.1"
@@ -220,7 +220,7 @@ def test_older_version_is_refused(
 
 
 def test_versions_compare_as_numbers_not_text(
-    db: Session, loaded_default: LoadResult, next_document: Doc
+    db: Session, catalog: LoadResult, next_document: Doc
 ) -> None:
     next_document["version"] = "2026.100.1"  # sorts before 2026.11.1 as text
 
@@ -230,7 +230,7 @@ def test_versions_compare_as_numbers_not_text(
 
 
 def test_new_version_updates_changed_rows_and_inserts_new_ones(
-    db: Session, loaded_default: LoadResult, next_document: Doc
+    db: Session, catalog: LoadResult, next_document: Doc
 ) -> None:
     _field(next_document, "city")["retention_days"] = 400
     next_document["fields"].append(
@@ -256,7 +256,7 @@ def test_new_version_updates_changed_rows_and_inserts_new_ones(
 
 
 def test_loading_an_already_loaded_older_version_changes_nothing(
-    db: Session, loaded_default: LoadResult, next_document: Doc, default_document: Doc
+    db: Session, catalog: LoadResult, next_document: Doc, default_document: Doc
 ) -> None:
     _field(next_document, "city")["retention_days"] = 400
     load_catalog(db, next_document)
@@ -275,7 +275,7 @@ def test_loading_an_already_loaded_older_version_changes_nothing(
 
 
 def test_field_without_stored_values_can_be_removed(
-    db: Session, loaded_default: LoadResult, next_document: Doc
+    db: Session, catalog: LoadResult, next_document: Doc
 ) -> None:
     next_document["fields"].remove(_field(next_document, "chat_excerpt"))
 
@@ -287,7 +287,7 @@ def test_field_without_stored_values_can_be_removed(
 
 
 def test_field_with_stored_values_cannot_be_removed(
-    db: Session, loaded_default: LoadResult, next_document: Doc, catalog_state: Any
+    db: Session, catalog: LoadResult, next_document: Doc, catalog_state: Any
 ) -> None:
     _store_value(db, "service_notes")
     before = catalog_state()
@@ -306,7 +306,7 @@ def test_field_with_stored_values_cannot_be_removed(
 
 
 def test_identifier_with_blind_indexes_cannot_be_removed(
-    db: Session, loaded_default: LoadResult, next_document: Doc
+    db: Session, catalog: LoadResult, next_document: Doc
 ) -> None:
     db.add(Subject(id="sub_fictional0002", birth_year=1985))
     db.flush()
@@ -319,7 +319,7 @@ def test_identifier_with_blind_indexes_cannot_be_removed(
 
 
 def test_purpose_named_by_a_published_notice_cannot_be_removed(
-    db: Session, loaded_default: LoadResult, next_document: Doc, catalog_state: Any
+    db: Session, catalog: LoadResult, next_document: Doc, catalog_state: Any
 ) -> None:
     before = catalog_state()
     next_document["purposes"] = [p for p in next_document["purposes"] if p["id"] != "analytics"]
@@ -338,7 +338,7 @@ def test_purpose_named_by_a_published_notice_cannot_be_removed(
 
 
 def test_notice_left_out_of_a_new_version_is_kept(
-    db: Session, loaded_default: LoadResult, next_document: Doc
+    db: Session, catalog: LoadResult, next_document: Doc
 ) -> None:
     next_document["notices"] = [_notice(next_document, "2026-09")]
 
@@ -353,7 +353,7 @@ def test_notice_left_out_of_a_new_version_is_kept(
 
 
 def test_changing_the_text_of_a_loaded_notice_is_refused(
-    db: Session, loaded_default: LoadResult, next_document: Doc, catalog_state: Any
+    db: Session, catalog: LoadResult, next_document: Doc, catalog_state: Any
 ) -> None:
     before = catalog_state()
     _notice(next_document, "2026-01")["text_en"] += " We may also call you."
@@ -370,7 +370,7 @@ def test_changing_the_text_of_a_loaded_notice_is_refused(
 
 
 def test_changing_the_material_change_flag_of_a_loaded_notice_is_refused(
-    db: Session, loaded_default: LoadResult, next_document: Doc
+    db: Session, catalog: LoadResult, next_document: Doc
 ) -> None:
     _notice(next_document, "2026-09")["material_change"] = False
 
@@ -381,7 +381,7 @@ def test_changing_the_material_change_flag_of_a_loaded_notice_is_refused(
 
 
 def test_new_notice_with_the_text_of_a_loaded_one_is_refused(
-    db: Session, loaded_default: LoadResult, next_document: Doc
+    db: Session, catalog: LoadResult, next_document: Doc
 ) -> None:
     copy = {**_notice(next_document, "2026-09"), "version": "2026-12"}
     next_document["notices"] = [_notice(next_document, "2026-01"), copy]
@@ -393,7 +393,7 @@ def test_new_notice_with_the_text_of_a_loaded_one_is_refused(
 
 
 def test_new_notice_version_is_added_with_its_computed_hash(
-    db: Session, loaded_default: LoadResult, next_document: Doc
+    db: Session, catalog: LoadResult, next_document: Doc
 ) -> None:
     next_document["notices"].append(
         {
@@ -418,7 +418,7 @@ def test_new_notice_version_is_added_with_its_computed_hash(
 
 def test_failure_while_writing_leaves_nothing_after_rollback(
     db: Session,
-    loaded_default: LoadResult,
+    catalog: LoadResult,
     next_document: Doc,
     catalog_state: Any,
     monkeypatch: pytest.MonkeyPatch,

@@ -360,7 +360,7 @@ def test_default_catalog_is_valid(default_document: Doc) -> None:
 )
 def test_bad_document_is_refused_naming_the_entry_and_writes_nothing(
     db: Session,
-    loaded_default: LoadResult,
+    catalog: LoadResult,
     next_document: Doc,
     catalog_state: Any,
     change: Callable[[Doc], None],

@@ -9,7 +9,6 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import select
 
-from consent.catalog.loader import DEFAULT_CATALOG_PATH, load_catalog_file
 from governance.profiles.crypto import decrypt_values, profile_crypto
 from governance.profiles.models import ProfileValue, SubjectKey
 
@@ -25,17 +24,6 @@ def demo_app(app: Flask) -> Flask:
 def demo(demo_app: Flask) -> FlaskCliRunner:
     """A CLI runner for the demo commands."""
     return demo_app.test_cli_runner()
-
-
-@pytest.fixture
-def catalog(app: Flask) -> None:
-    """The default catalog, loaded and committed."""
-    from governance.db import get_session
-
-    with app.app_context():
-        db = get_session()
-        load_catalog_file(db, DEFAULT_CATALOG_PATH)
-        db.commit()
 
 
 @pytest.fixture

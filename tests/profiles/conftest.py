@@ -10,20 +10,8 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consent.catalog.loader import DEFAULT_CATALOG_PATH, load_catalog_file
 from governance.profiles.crypto import ProfileCrypto, decrypt_values, profile_crypto
 from governance.profiles.models import ProfileValue, SubjectKey
-
-
-@pytest.fixture
-def catalog(app: Flask) -> None:
-    """The default catalog, loaded and committed."""
-    from governance.db import get_session
-
-    with app.app_context():
-        db = get_session()
-        load_catalog_file(db, DEFAULT_CATALOG_PATH)
-        db.commit()
 
 
 @pytest.fixture

@@ -32,16 +32,26 @@ _DUMMY_HASH = generate_password_hash("not-a-real-password-0000")
 # -- operators -----------------------------------------------------------------------------
 
 
-def create_operator(
-    db: Session, username: str, password: str, roles: list[str], display_name: str = ""
-) -> Operator:
-    """Create an operator with a scrypt password hash."""
+def _check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ApiError(
             "validation-error",
             f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.",
             errors={"password": [f"Shorter than {MIN_PASSWORD_LENGTH} characters."]},
         )
+
+
+def set_password(operator: Operator, password: str) -> None:
+    """Give ``operator`` a new password (scrypt hash)."""
+    _check_password_strength(password)
+    operator.password_hash = generate_password_hash(password, method="scrypt")
+
+
+def create_operator(
+    db: Session, username: str, password: str, roles: list[str], display_name: str = ""
+) -> Operator:
+    """Create an operator with a scrypt password hash."""
+    _check_password_strength(password)
     bad = [r for r in roles if r not in {role.value for role in Role}]
     if bad or not roles:
         raise ApiError(
@@ -52,11 +62,9 @@ def create_operator(
     if db.scalar(select(Operator.id).where(Operator.username == username)) is not None:
         raise ApiError("conflict", f"An operator named {username!r} already exists.")
     operator = Operator(
-        username=username,
-        display_name=display_name or username,
-        password_hash=generate_password_hash(password, method="scrypt"),
-        roles=sorted(set(roles)),
+        username=username, display_name=display_name or username, roles=sorted(set(roles))
     )
+    set_password(operator, password)
     db.add(operator)
     db.flush()
     return operator

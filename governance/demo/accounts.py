@@ -20,7 +20,6 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
 
 from consent.catalog.models import Purpose
 from governance.auth import services
@@ -173,7 +172,7 @@ def ensure_demo_accounts(db: Session, keyring: Keyring, *, reset: bool = False) 
                 db, username, password, [role.value], _DISPLAY_NAMES[username]
             )
         elif reset:
-            operator.password_hash = generate_password_hash(password, method="scrypt")
+            services.set_password(operator, password)
         else:
             continue
         made.operators[username] = OperatorCredentials(

@@ -54,14 +54,11 @@ install: $(STAMP)
 
 # -- run -----------------------------------------------------------------------------------
 
+# Links printed by the bootstrap point at the server started here, unless set otherwise.
+run: export GOVERNANCE_PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: $(STAMP)
 	$(BIN)/governance db upgrade
 	$(BIN)/governance demo bootstrap
-	@echo
-	@echo "  consent portal:  http://$(HOST):$(PORT)/portal/  (open a portal link printed above)"
-	@echo "  DPO console:     http://$(HOST):$(PORT)/console/login"
-	@echo "  API docs:        http://$(HOST):$(PORT)/docs"
-	@echo
 	$(BIN)/governance run --host $(HOST) --port $(PORT)
 
 # -- checks --------------------------------------------------------------------------------

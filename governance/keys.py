@@ -21,6 +21,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from flask import current_app
 
 
 class KeyError_(RuntimeError):
@@ -143,6 +144,11 @@ class Keyring:
             raise KeyError_(f"unknown key-encryption key id {kid!r}")
         raw = base64.b64decode(blob)
         return self._keys[kid].decrypt(raw[:12], raw[12:], aad)
+
+
+def portal_link_key() -> bytes:
+    """The current app's key for signing portal links."""
+    return read_hex_key(current_app.config["KEY_PATHS"].portal_link)
 
 
 def load_signing_key(path: Path) -> Ed25519PrivateKey:

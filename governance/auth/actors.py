@@ -15,7 +15,7 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Literal
 
-from flask import current_app, g, request, session
+from flask import Response, current_app, g, request, session
 from flask_wtf.csrf import ValidationError, validate_csrf
 from sqlalchemy.orm import Session
 
@@ -168,7 +168,7 @@ def authenticate_and_authorize() -> None:
         raise ApiError("forbidden", f"This endpoint needs the permission '{declared}'.")
 
 
-def record_api_key_use(response):  # type: ignore[no-untyped-def]
+def record_api_key_use(response: Response) -> Response:
     """After a successful request, note when the API key was last used (once a minute)."""
     key_id = g.get("api_key_id")
     if key_id is None or response.status_code >= 400:

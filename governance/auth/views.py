@@ -26,7 +26,7 @@ from governance.auth.schemas import (
 )
 from governance.db import get_session, utcnow
 from governance.errors import ApiError
-from governance.keys import read_hex_key
+from governance.keys import portal_link_key
 from governance.profiles.models import Subject
 
 blp = Blueprint(
@@ -113,8 +113,7 @@ class PortalLinks(MethodView):
         subject = db.get(Subject, body["subject_id"])
         if subject is None or subject.erased_at is not None:
             raise ApiError("not-found", "No such subject.")
-        link_key = read_hex_key(current_app.config["KEY_PATHS"].portal_link)
-        token = services.issue_portal_token(subject.id, link_key)
+        token = services.issue_portal_token(subject.id, portal_link_key())
         ttl = current_app.config["PORTAL_LINK_TTL_SECONDS"]
         base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
         return {

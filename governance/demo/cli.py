@@ -14,7 +14,6 @@ the terminal that created them and written to the credentials file, never logged
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,7 +34,8 @@ from governance.db import get_engine, get_session
 from governance.demo import accounts
 from governance.demo.seed import SeedError, SeedResult, default_workers, seed_subjects
 from governance.errors import ApiError
-from governance.keys import KeyError_, Keyring, read_hex_key
+from governance.keys import KeyError_, Keyring, portal_link_key
+from governance.profiles.crypto import profile_crypto
 from governance.profiles.models import Subject
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,7 +62,7 @@ def development_only(command: F) -> F:
 
 
 def _keyring() -> Keyring:
-    return Keyring.from_file(current_app.config["KEY_PATHS"].kek)
+    return profile_crypto().keyring
 
 
 def _base_url() -> str:
@@ -207,7 +207,7 @@ def portal_links(count: int) -> list[str]:
         .order_by(Subject.created_at, Subject.id)
         .limit(count)
     )
-    key = read_hex_key(current_app.config["KEY_PATHS"].portal_link)
+    key = portal_link_key()
     return [
         f"{_base_url()}/portal/enter?token={services.issue_portal_token(sid, key)}" for sid in ids
     ]
@@ -256,17 +256,15 @@ def bootstrap_command() -> None:
         click.echo("demo accounts: present already")
     else:
         click.echo(f"demo accounts: created {', '.join(sorted(made.operators))} and the key")
+    path = _credentials_file()
+    click.echo(f"\nDemo credentials ({path}):")
+    if path.exists():
+        click.echo(path.read_text(encoding="utf-8"))
+    else:
+        click.echo("  (missing; `governance demo operators --reset` makes new ones)")
     base = _base_url()
-    click.echo("")
     click.echo("Portal links (one-time; `governance demo links` prints more):")
     for link in portal_links(3):
         click.echo(f"  {link}")
     click.echo(f"DPO console: {base}/console/login")
     click.echo(f"API docs:    {base}/docs")
-    path = _credentials_file()
-    click.echo(f"Demo credentials ({path}):")
-    if path.exists():
-        click.echo(path.read_text(encoding="utf-8"))
-    else:
-        click.echo("  (missing; `governance demo operators --reset` makes new ones)")
-    sys.stdout.flush()

@@ -13,7 +13,6 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -32,13 +31,14 @@ from governance.auth.permissions import Permission, public, requires
 from governance.auth.views import start_operator_session
 from governance.db import get_session, utcnow
 from governance.keys import Keyring
+from governance.profiles.crypto import profile_crypto
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 _PENDING_MINUTES = 5
 
 
 def _keyring() -> Keyring:
-    return Keyring.from_file(current_app.config["KEY_PATHS"].kek)
+    return profile_crypto().keyring
 
 
 def _client_id() -> str:

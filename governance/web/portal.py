@@ -26,7 +26,7 @@ from governance.auth.permissions import Permission, public, requires
 from governance.auth.views import start_subject_session
 from governance.db import get_session
 from governance.errors import ApiError
-from governance.keys import read_hex_key
+from governance.keys import portal_link_key
 from governance.profiles.models import Subject
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
@@ -47,7 +47,7 @@ def enter() -> WerkzeugResponse:
     subject_id = services.redeem_portal_token(
         db,
         request.form.get("token", ""),
-        read_hex_key(current_app.config["KEY_PATHS"].portal_link),
+        portal_link_key(),
         current_app.config["PORTAL_LINK_TTL_SECONDS"],
     )
     subject = db.get(Subject, subject_id)

@@ -102,8 +102,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     http.init_app(app)
     meta.init_app(app)
 
+    import audit
     from consent import catalog
 
+    audit.init_app(app)
     catalog.init_app(app)
     profiles.init_app(app)
     demo.init_app(app)

@@ -9,10 +9,11 @@ boundary, and the session is closed at teardown.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -73,15 +74,31 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     """Create an engine for ``url`` with the settings this platform relies on."""
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if url.startswith("sqlite"):
-        # A file database shared by threads and processes: no pooled connections to
-        # go stale between forks, and every connection gets the pragmas below.
-        kwargs["poolclass"] = NullPool
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            kwargs["poolclass"] = NullPool
     else:
         kwargs["pool_pre_ping"] = True
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
+        # Pooled: opening a SQLite connection and closing the last one (which checkpoints
+        # the WAL) cost a millisecond or more, more than a whole audit append.
         event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "connect", _remember_pid)
+    event.listen(engine, "checkout", _refuse_other_pid)
     return engine
+
+
+def _remember_pid(_dbapi_connection: Any, record: Any) -> None:
+    record.info["pid"] = os.getpid()
+
+
+def _refuse_other_pid(_dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """A pooled connection never crosses a fork: the child opens its own."""
+    if record.info.get("pid") != os.getpid():
+        record.dbapi_connection = proxy.dbapi_connection = None
+        raise exc.DisconnectionError(
+            f"connection opened in process {record.info.get('pid')}, checked out in {os.getpid()}"
+        )
 
 
 def init_app(app: Flask) -> None:

@@ -106,6 +106,14 @@ _TYPES = [
         "Some fields are missing or invalid; they are named in 'errors'.",
     ),
     ProblemType(
+        "audit-entry-refused",
+        422,
+        "Audit entry refused",
+        "The action would have written an audit entry carrying personal information or "
+        "malformed content; the detail names where and which kind, never the value. "
+        "Nothing was written.",
+    ),
+    ProblemType(
         "rate-limited",
         429,
         "Too many requests",

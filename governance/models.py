@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import audit.models  # noqa: F401 - imported for its tables
 import consent.catalog.models  # noqa: F401 - imported for its tables
 import governance.auth.models
 import governance.profiles.models  # noqa: F401 - imported for its tables

@@ -16,8 +16,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ENV_PREFIX = "GOVERNANCE_"
 
 
-def _setting(default: Any, section: str, description: str) -> Any:
-    return Field(default=default, description=description, json_schema_extra={"section": section})
+def _setting(default: Any, section: str, description: str, **constraints: Any) -> Any:
+    return Field(
+        default=default,
+        description=description,
+        json_schema_extra={"section": section},
+        **constraints,
+    )
 
 
 class Settings(BaseSettings):
@@ -107,6 +112,33 @@ class Settings(BaseSettings):
     )
     opa_url: str = _setting(
         "http://127.0.0.1:8181", "policy", "OPA server URL when policy_engine is opa."
+    )
+
+    # -- audit
+    audit_log_origin: str | None = _setting(
+        None,
+        "audit",
+        "Name of the audit log in its signed checkpoints (default: <host of "
+        "public_base_url>/audit). Keep it stable: verifiers check it.",
+    )
+    audit_checkpoint_interval_seconds: int = _setting(
+        300,
+        "audit",
+        "Sign a checkpoint with the first append after this many seconds since the last one "
+        "(0: only on demand and at shutdown).",
+        ge=0,
+    )
+    audit_checkpoint_on_shutdown: bool = _setting(
+        True,
+        "audit",
+        "Sign a checkpoint when a process that appended entries exits.",
+    )
+    audit_retention_days: int = _setting(
+        1095,
+        "audit",
+        "Entries are kept at least this many days before they may be archived; values below "
+        "1095 (three years) are refused.",
+        ge=1095,
     )
 
     # -- limits

@@ -79,6 +79,8 @@ def app_config(tmp_path: Path, database_url: str) -> dict[str, Any]:
         "DATABASE_URL": database_url,
         "TESTING": True,
         "PUBLIC_BASE_URL": "http://portal.example.com",
+        # Test apps are many and short-lived; tests/audit covers the exit checkpoint.
+        "AUDIT_CHECKPOINT_ON_SHUTDOWN": False,
     }
 
 

@@ -37,6 +37,8 @@ class Permission(StrEnum):
     PORTAL_LINKS_ISSUE = "portal-links:issue"
     CONSOLE_ACCESS = "console:access"
     PORTAL_ACCESS = "portal:access"
+    AUDIT_READ = "audit:read"  # every entry, filters, exports, proofs
+    AUDIT_PROOF = "audit:proof"  # checkpoints and proofs (a subject: own entries only)
 
 
 class Public:
@@ -51,7 +53,9 @@ PUBLIC = Public()
 _ALL_OPERATORS = {Permission.AUTHENTICATED, Permission.CONSOLE_ACCESS, Permission.CATALOG_READ}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.DPO: frozenset(_ALL_OPERATORS | {Permission.CATALOG_MANAGE}),
+    Role.DPO: frozenset(
+        _ALL_OPERATORS | {Permission.CATALOG_MANAGE, Permission.AUDIT_READ, Permission.AUDIT_PROOF}
+    ),
     Role.MARKETING: frozenset(_ALL_OPERATORS),
     Role.CUSTOMER_SERVICE: frozenset(_ALL_OPERATORS | {Permission.PORTAL_LINKS_ISSUE}),
     Role.ANALYST: frozenset(_ALL_OPERATORS),
@@ -63,12 +67,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 
 # What an API key may be granted; anything else is refused at key creation.
 SERVICE_GRANTABLE: frozenset[Permission] = frozenset(
+    {Permission.CATALOG_READ, Permission.PORTAL_LINKS_ISSUE, Permission.AUDIT_PROOF}
+)
+SERVICE_DEFAULT: frozenset[Permission] = frozenset(
     {Permission.CATALOG_READ, Permission.PORTAL_LINKS_ISSUE}
 )
-SERVICE_DEFAULT: frozenset[Permission] = SERVICE_GRANTABLE
 
 SUBJECT_PERMISSIONS: frozenset[Permission] = frozenset(
-    {Permission.AUTHENTICATED, Permission.PORTAL_ACCESS}
+    {Permission.AUTHENTICATED, Permission.PORTAL_ACCESS, Permission.AUDIT_PROOF}
 )
 
 

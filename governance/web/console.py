@@ -70,6 +70,7 @@ def login() -> Any:
     db = get_session()
     operator = services.verify_password(db, username, password) if username else None
     if operator is None:
+        db.commit()  # the failed attempt's audit entry
         flash("Wrong username or password.", "error")
         return render_template("console/login.html"), 401
     session.clear()
@@ -96,9 +97,9 @@ def totp() -> Any:
         flash("That code is not valid.", "error")
         return render_template("console/totp.html"), 401
     operator.last_login_at = utcnow()
+    signals.login_succeeded.send(None, operator_id=operator.id)
     db.commit()
     start_operator_session(operator.id)
-    signals.login_succeeded.send(None, operator_id=operator.id)
     return redirect(url_for("console.home"))
 
 
@@ -119,14 +120,15 @@ def totp_enrol() -> Any:
         )
     ratelimit.hit("console-totp", _client_id(), str(operator.id))
     if not services.verify_totp(operator, request.form.get("code", "").strip(), keyring):
+        db.commit()  # the replay counter and the failed attempt's audit entry
         flash("That code is not valid; check the clock of your device and try again.", "error")
         return render_template(
             "console/enrol.html", otpauth_uri=None, secret=services.totp_secret(operator, keyring)
         ), 401
     operator.last_login_at = utcnow()
+    signals.login_succeeded.send(None, operator_id=operator.id)
     db.commit()
     start_operator_session(operator.id)
-    signals.login_succeeded.send(None, operator_id=operator.id)
     return redirect(url_for("console.home"))
 
 

@@ -1,0 +1,99 @@
+"""Deterministic JSON for audit entries: the exact bytes that are hashed into the log.
+
+An entry is serialised as one JSON object, keys sorted, no whitespace, UTF-8, strings
+escaped only where JSON requires it. For the values entries may hold (ASCII keys,
+strings, integers within ±2**53, booleans, null, arrays and objects) this is the RFC 8785
+(JCS) form, so any JCS implementation, in a browser too, reproduces the bytes. Floats are
+refused: their text form differs between languages; record decimals as strings.
+
+orjson does the encoding: it is about ten times faster than the standard library's
+encoder here, which the verification speed target needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+FORMAT_VERSION = 1
+MAX_SAFE_INT = 2**53 - 1
+MAX_DEPTH = 8
+
+_SORTED = orjson.OPT_SORT_KEYS
+
+
+class CanonicalError(ValueError):
+    """A value that has no canonical form in an audit entry."""
+
+
+def _check(value: Any, path: str, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise CanonicalError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+    if value is None or isinstance(value, bool | str):
+        return
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INT:
+            raise CanonicalError(f"{path}: integer outside ±2**53; record it as a string")
+        return
+    if isinstance(value, float):
+        raise CanonicalError(f"{path}: floats have no canonical form; record a decimal string")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str) or not key.isascii():
+                raise CanonicalError(f"{path}: keys must be ASCII strings")
+            _check(item, f"{path}.{key}", depth + 1)
+        return
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _check(item, f"{path}[{i}]", depth + 1)
+        return
+    raise CanonicalError(f"{path}: {type(value).__name__} is not a JSON value")
+
+
+def canonical(value: Any, *, path: str = "value") -> bytes:
+    """Canonical JSON bytes of ``value``; CanonicalError if it has none."""
+    _check(value, path, 0)
+    return orjson.dumps(value, option=_SORTED)
+
+
+def entry_bytes(
+    *,
+    seq: int,
+    time: str,
+    actor_type: str,
+    actor_id: str,
+    action: str,
+    subject: str | None,
+    purpose: str | None,
+    resource: str | None,
+    decision: str,
+    reasons: bytes | str,
+    policy: str | None,
+    request_id: str | None,
+    details: bytes | str,
+) -> bytes:
+    """The canonical bytes of one entry, from its stored columns.
+
+    ``reasons`` and ``details`` are the stored canonical JSON texts and are embedded
+    as they are, so verification never re-parses them: a changed byte changes the leaf.
+    """
+    return orjson.dumps(
+        {
+            "v": FORMAT_VERSION,
+            "seq": seq,
+            "time": time,
+            "actor": {"type": actor_type, "id": actor_id},
+            "action": action,
+            "subject": subject,
+            "purpose": purpose,
+            "resource": resource,
+            "decision": decision,
+            "reasons": orjson.Fragment(reasons),
+            "policy": policy,
+            "request_id": request_id,
+            "details": orjson.Fragment(details),
+        },
+        option=_SORTED,
+    )

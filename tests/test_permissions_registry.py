@@ -58,6 +58,7 @@ def test_public_endpoints_are_few_and_known(app: Flask) -> None:
     )
     assert public == sorted(
         [
+            "audit_public.signing_key",
             "console.login",
             "console.logout",
             "console.totp",

@@ -34,6 +34,7 @@ from sqlalchemy import Column, Table, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+import audit
 import governance.models
 from consent.catalog.models import CatalogField, CatalogVersion, PrivacyNotice, Purpose
 from consent.catalog.schema import (
@@ -422,7 +423,7 @@ def load_catalog(
     new_notices = [n for n in doc.notices if n.version not in stored_notices]
     db.add_all(_notice_row(n, doc.version) for n in new_notices)
     db.flush()
-    return LoadResult(
+    result = LoadResult(
         version=doc.version,
         sha256=sha,
         unchanged=False,
@@ -431,3 +432,18 @@ def load_catalog(
         purposes=TableChanges(counts[1], p_added, p_updated, len(removed_purposes)),
         notices=TableChanges(counts[2], len(new_notices)),
     )
+    # The load commits with its audit entry, or not at all.
+    audit.record(
+        db,
+        action="catalog.load",
+        resource=f"catalog:{doc.version}",
+        details={
+            "version": doc.version,
+            "sha256": sha,
+            "previous_version": current,
+            "fields": str(result.fields),
+            "purposes": str(result.purposes),
+            "notices": str(result.notices),
+        },
+    )
+    return result

@@ -28,33 +28,51 @@ class CanonicalError(ValueError):
     """A value that has no canonical form in an audit entry."""
 
 
-def _check(value: Any, path: str, depth: int) -> None:
+def _problem(value: Any, depth: int) -> tuple[str, str] | None:
+    """(where below ``value``, what) of the first value with no canonical form, or None.
+
+    Runs on every append, so exact types are tested first and a path is only built for
+    a value that is refused.
+    """
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return None
     if depth > MAX_DEPTH:
-        raise CanonicalError(f"{path}: nested deeper than {MAX_DEPTH} levels")
-    if value is None or isinstance(value, bool | str):
-        return
+        return "", f"nested deeper than {MAX_DEPTH} levels"
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii():
+                return "", "keys must be ASCII strings"
+            found = _problem(item, depth + 1)
+            if found is not None:
+                return f".{key}{found[0]}", found[1]
+        return None
+    if kind is list or kind is tuple:
+        for i, item in enumerate(value):
+            found = _problem(item, depth + 1)
+            if found is not None:
+                return f"[{i}]{found[0]}", found[1]
+        return None
+    if isinstance(value, bool | str):
+        return None
     if isinstance(value, int):
         if abs(value) > MAX_SAFE_INT:
-            raise CanonicalError(f"{path}: integer outside ±2**53; record it as a string")
-        return
+            return "", "integer outside ±2**53; record it as a string"
+        return None
     if isinstance(value, float):
-        raise CanonicalError(f"{path}: floats have no canonical form; record a decimal string")
+        return "", "floats have no canonical form; record a decimal string"
     if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str) or not key.isascii():
-                raise CanonicalError(f"{path}: keys must be ASCII strings")
-            _check(item, f"{path}.{key}", depth + 1)
-        return
+        return _problem(dict(value), depth)
     if isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            _check(item, f"{path}[{i}]", depth + 1)
-        return
-    raise CanonicalError(f"{path}: {type(value).__name__} is not a JSON value")
+        return _problem(list(value), depth)
+    return "", f"{type(value).__name__} is not a JSON value"
 
 
 def canonical(value: Any, *, path: str = "value") -> bytes:
     """Canonical JSON bytes of ``value``; CanonicalError if it has none."""
-    _check(value, path, 0)
+    found = _problem(value, 0)
+    if found is not None:
+        raise CanonicalError(f"{path}{found[0]}: {found[1]}")
     return orjson.dumps(value, option=_SORTED)
 
 

@@ -19,6 +19,7 @@ and O(log n) hashing, never a rebuild.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import threading
@@ -127,6 +128,7 @@ def parse_time(text: str) -> dt.datetime:
 _INSERT_COLUMNS = tuple(c.name for c in ENTRIES.columns)
 
 
+@functools.cache
 def _insert_sql(paramstyle: str) -> str:
     marker = "?" if paramstyle == "qmark" else "%s"
     return (
@@ -372,9 +374,13 @@ def append_many(
         seq += 1
     columns = _INSERT_COLUMNS
     values = [tuple(row[c] for c in columns) for row in rows]
+    sql = _insert_sql(conn.dialect.paramstyle)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(_insert_sql(conn.dialect.paramstyle), values)
+        if len(values) == 1:
+            cursor.execute(sql, values[0])  # one entry: no executemany set-up
+        else:
+            cursor.executemany(sql, values)
     finally:
         cursor.close()
     head.size, head.chain, head.last_time, head.frontier = seq, chain, moment, frontier

@@ -64,12 +64,17 @@ class Frontier:
     __slots__ = ("_hashes", "_levels", "size")
 
     def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
-        levels = [bit for bit in range(size.bit_length() - 1, -1, -1) if size >> bit & 1]
+        levels = self.levels_for(size)
         if len(levels) != len(hashes):
             raise ValueError(f"a tree of size {size} needs {len(levels)} frontier hashes")
         self.size = size
         self._levels = levels
         self._hashes = list(hashes)
+
+    @staticmethod
+    def levels_for(size: int) -> list[int]:
+        """Levels of the frontier's subtrees, left to right: the set bits of ``size``."""
+        return [bit for bit in range(size.bit_length() - 1, -1, -1) if size >> bit & 1]
 
     @staticmethod
     def nodes_for(size: int) -> list[Node]:

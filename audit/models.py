@@ -26,6 +26,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Index,
+    Integer,
     LargeBinary,
     String,
     Table,
@@ -38,6 +39,11 @@ from audit import ddl
 from governance.db import Base
 
 DECISIONS = ("allow", "deny", "error")
+#: BIGINT, but plain INTEGER on SQLite: an ``INTEGER PRIMARY KEY`` is SQLite's rowid, so
+#: the table is stored in ``seq`` order with no separate key index. An append writes one
+#: B-tree fewer, and verification reads the table in order instead of looking each row up
+#: through the index (about twice as fast). SQLite's INTEGER holds 64 bits, as BIGINT does.
+SEQ_TYPE = BigInteger().with_variant(Integer(), "sqlite")
 TIME_FORMAT_LENGTH = len("2026-11-25T10:00:00.000000Z")
 
 
@@ -53,7 +59,7 @@ class AuditEntry(Base):
         Index("ix_audit_entries_purpose_seq", "purpose", "seq"),
     )
 
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(SEQ_TYPE, primary_key=True, autoincrement=False)
     # UTC, fixed width (YYYY-MM-DDTHH:MM:SS.ffffffZ): sorts as it reads, hashes as stored.
     logged_at: Mapped[str] = mapped_column(String(TIME_FORMAT_LENGTH))
     actor_type: Mapped[str] = mapped_column(String(16))
@@ -82,7 +88,7 @@ class AuditCheckpoint(Base):
     __tablename__ = "audit_checkpoints"
     __table_args__ = (CheckConstraint("tree_size >= 0", name="tree_size"),)
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    id: Mapped[int] = mapped_column(SEQ_TYPE, primary_key=True, autoincrement=False)
     tree_size: Mapped[int] = mapped_column(BigInteger, unique=True)
     root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     chain_hash: Mapped[bytes] = mapped_column(LargeBinary(32))

@@ -25,13 +25,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from audit import checkpoint, merkle
 from audit.log import GENESIS_CHAIN, CheckpointInfo, all_checkpoints, fetch_nodes
@@ -132,9 +132,13 @@ class LogVerifier:
         # Nodes the consistency proofs between consecutive checkpoints will need, caught
         # as the recomputed tree produces them.
         sizes = [c.tree_size for c in self._checked[-1:] + self._cps]
-        self._needed: set[merkle.Node] = set()
+        needed: set[merkle.Node] = set()
         for old, new in itertools.pairwise(sizes):
-            self._needed |= merkle.needed_nodes(merkle.consistency_ranges(old, new))
+            needed |= merkle.needed_nodes(merkle.consistency_ranges(old, new))
+        # By the entry that completes each node: levels wanted there.
+        self._needed_at: dict[int, list[int]] = {}
+        for level, index in needed:
+            self._needed_at.setdefault(((index + 1) << level) - 1, []).append(level)
         self._seen: dict[merkle.Node, bytes] = {}
 
     # -- checkpoints
@@ -220,13 +224,18 @@ class LogVerifier:
     # -- entries
 
     def feed(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Check ``rows`` (in :data:`ROW_COLUMNS` order, ascending seq); raises on failure."""
-        dumps, fragment, sorted_keys = orjson.dumps, orjson.Fragment, orjson.OPT_SORT_KEYS
-        sha256, node_hash = hashlib.sha256, merkle.node_hash
+        """Check ``rows`` (in :data:`ROW_COLUMNS` order, ascending seq); raises on failure.
+
+        The hot loop of verification, written for speed (about 2 µs a row on one core):
+        the canonical bytes are built with the keys already in sorted order (so orjson
+        need not sort them; :func:`audit.canonical.entry_bytes` is the reference, and a test
+        holds the two equal), and the Merkle frontier is appended inline.
+        """
+        dumps, fragment, sha256 = orjson.dumps, orjson.Fragment, hashlib.sha256
         expected, chain = self.expected, self.chain
         frontier = self.frontier
-        levels, hashes = frontier._levels, frontier._hashes  # the hot loop appends inline
-        needed = self._needed
+        hashes = frontier._hashes  # left to right; their levels are the set bits of the size
+        needed_at = self._needed_at
         cps = self._cps
         next_cp = cps[0].tree_size if cps else -1
         try:
@@ -234,37 +243,28 @@ class LogVerifier:
                 (seq, at, atype, aid, action, subj, purpose, res, dec, reasons, policy, rid,
                  details, leaf_stored, chain_stored, nodes_stored) = row  # fmt: skip
                 if seq != expected:
-                    if seq > expected:
-                        self._fail(
-                            "missing",
-                            f"entry {expected} is missing: the log goes from entry "
-                            f"{expected - 1} to entry {seq}",
-                            entry=expected,
-                        )
-                    self._fail(
-                        "sequence",
-                        f"entry {seq} is out of order (expected entry {expected})",
-                        entry=seq,
+                    self._out_of_order(seq, expected)
+                # Keys in sorted order, as canonical.entry_bytes sorts them.
+                leaf = sha256(
+                    b"\x00"
+                    + dumps(
+                        {
+                            "action": action,
+                            "actor": {"id": aid, "type": atype},
+                            "decision": dec,
+                            "details": fragment(details),
+                            "policy": policy,
+                            "purpose": purpose,
+                            "reasons": fragment(reasons),
+                            "request_id": rid,
+                            "resource": res,
+                            "seq": seq,
+                            "subject": subj,
+                            "time": at,
+                            "v": 1,
+                        }
                     )
-                body = dumps(
-                    {
-                        "v": 1,
-                        "seq": seq,
-                        "time": at,
-                        "actor": {"type": atype, "id": aid},
-                        "action": action,
-                        "subject": subj,
-                        "purpose": purpose,
-                        "resource": res,
-                        "decision": dec,
-                        "reasons": fragment(reasons),
-                        "policy": policy,
-                        "request_id": rid,
-                        "details": fragment(details),
-                    },
-                    option=sorted_keys,
-                )
-                leaf = sha256(b"\x00" + body).digest()
+                ).digest()
                 if leaf != leaf_stored:
                     self._fail(
                         "leaf",
@@ -279,17 +279,20 @@ class LogVerifier:
                         f"entry {seq}: the hash chain breaks here (stored chain hash differs)",
                         entry=seq,
                     )
-                # Frontier append, inlined.
-                level, current = 0, leaf
-                completed = b""
-                while levels and levels[-1] == level:
-                    levels.pop()
-                    current = node_hash(hashes.pop(), current)
-                    level += 1
-                    completed += current
-                levels.append(level)
-                hashes.append(current)
-                frontier.size += 1
+                # Frontier append: leaf n completes one perfect subtree per trailing 1 bit
+                # of n (levels 1, 2, ...), each the hash of the frontier's last and the new.
+                if seq & 1:
+                    current = sha256(b"\x01" + hashes.pop() + leaf).digest()
+                    completed = current
+                    n = seq >> 1
+                    while n & 1:
+                        current = sha256(b"\x01" + hashes.pop() + current).digest()
+                        completed += current
+                        n >>= 1
+                    hashes.append(current)
+                else:
+                    completed = b""
+                    hashes.append(leaf)
                 if completed != nodes_stored:
                     self._fail(
                         "tree",
@@ -297,24 +300,37 @@ class LogVerifier:
                         "recomputed ones",
                         entry=seq,
                     )
-                if needed:
+                if seq in needed_at:
                     self._collect(seq, leaf, completed)
                 expected += 1
-                self.expected, self.chain = expected, chain
-                while expected == next_cp:
-                    self._check_checkpoint_at_head(cps.pop(0))
-                    next_cp = cps[0].tree_size if cps else -1
+                if expected == next_cp:
+                    frontier.size = expected
+                    self.expected, self.chain = expected, chain
+                    while expected == next_cp:
+                        self._check_checkpoint_at_head(cps.pop(0))
+                        next_cp = cps[0].tree_size if cps else -1
         finally:
+            frontier.size = expected
+            frontier._levels = merkle.Frontier.levels_for(expected)
             self.expected, self.chain = expected, chain
 
+    def _out_of_order(self, seq: int, expected: int) -> None:
+        if seq > expected:
+            self._fail(
+                "missing",
+                f"entry {expected} is missing: the log goes from entry {expected - 1} "
+                f"to entry {seq}",
+                entry=expected,
+            )
+        self._fail(
+            "sequence", f"entry {seq} is out of order (expected entry {expected})", entry=seq
+        )
+
     def _collect(self, seq: int, leaf: bytes, completed: bytes) -> None:
-        if (0, seq) in self._needed:
-            self._seen[(0, seq)] = leaf
-        for i in range(len(completed) // 32):
-            level = i + 1
-            node = (level, ((seq + 1) >> level) - 1)
-            if node in self._needed:
-                self._seen[node] = completed[i * 32 : level * 32]
+        for level in self._needed_at[seq]:
+            self._seen[(level, ((seq + 1) >> level) - 1)] = (
+                leaf if level == 0 else completed[(level - 1) * 32 : level * 32]
+            )
 
     def finish(self) -> None:
         """After the last row: no checkpoint may cover more entries than were fed."""
@@ -333,9 +349,60 @@ class LogVerifier:
 # -- from the database ----------------------------------------------------------------------
 
 BATCH = 20_000
-_SELECT = text(
-    f"SELECT {', '.join(ROW_COLUMNS)} FROM audit_entries WHERE seq >= :start ORDER BY seq"  # noqa: S608 - constant column list
+_SELECT = (
+    f"SELECT {', '.join(ROW_COLUMNS)} FROM audit_entries "  # noqa: S608 - constant column list
+    "WHERE seq >= {marker} ORDER BY seq"
 )
+
+
+def _sqlite_file(engine: Engine) -> str | None:
+    """The file of a SQLite database on disk (None for PostgreSQL or an in-memory one)."""
+    url = engine.url
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or url.query:
+        return None
+    if database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
+def _row_batches(engine: Engine, conn: Connection, start: int) -> Iterator[list[Sequence[Any]]]:
+    """Rows from ``start`` on, in seq order, in batches of :data:`BATCH`, in constant memory.
+
+    The hot path of ``audit verify``: SQLAlchemy's result rows would cost more than the
+    verification of each, so rows come from a driver's cursor. A SQLite file is read
+    through APSW on a read-only connection of its own: it hands over a row of this table
+    in about 1 µs where the standard library's sqlite3 takes about 3 µs, which is the
+    difference between meeting the verification speed target and not. One statement
+    reads one consistent snapshot (WAL), while appends go on. PostgreSQL streams through
+    a server-side cursor of ``conn``.
+    """
+    path = _sqlite_file(engine)
+    if path is not None:
+        import apsw
+
+        sqlite = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            sqlite.set_busy_timeout(10_000)
+            rows = sqlite.cursor().execute(_SELECT.format(marker="?"), (start,))
+            while batch := list(itertools.islice(rows, BATCH)):
+                yield batch
+        finally:
+            sqlite.close()
+        return
+    raw: Any = conn.connection.dbapi_connection
+    if conn.dialect.name == "postgresql":
+        cursor = raw.cursor(name="audit_verify")
+        sql = _SELECT.format(marker="%s")
+    else:
+        cursor = raw.cursor()
+        sql = _SELECT.format(marker="?")
+    try:
+        cursor.execute(sql, (start,))
+        while batch := cursor.fetchmany(BATCH):
+            yield batch
+    finally:
+        cursor.close()  # on failure too: no server-side cursor is left open
 
 
 def _start_from_checkpoint(engine: Engine, cp: CheckpointInfo) -> Start:
@@ -395,10 +462,7 @@ def verify_database(
         if total is not None:
             total(max(size_now - start.size, 0))
         with engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(
-                _SELECT, {"start": start.size}
-            )
-            for batch in result.partitions(BATCH):
+            for batch in _row_batches(engine, conn, start.size):
                 verifier.feed(batch)
                 if progress is not None:
                     progress(len(batch))

@@ -126,7 +126,7 @@ def _entry(rng: random.Random, i: int) -> dict[str, Any]:
         "purpose": _PURPOSES[i % len(_PURPOSES)],
         "reasons": ("consent.granted", "policy.allow"),
         "policy_hash": "3f" * 32,
-        "request_id": f"req-{i:012d}",
+        "request_id": f"{rng.getrandbits(128):032x}",  # as the app makes them (uuid4 hex)
         "details": {"fields": ["mobile", "email"], "n": 2},
     }
 

@@ -33,6 +33,16 @@ def pytest_report_header() -> str:
     return f"database: {'postgresql' if PG_URL else 'sqlite'}"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect ``postgres``-marked tests on SQLite: they run in the PostgreSQL pass."""
+    if PG_URL:
+        return
+    kept = [item for item in items if item.get_closest_marker("postgres") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
 @pytest.fixture
 def new_database_url(tmp_path: Path) -> Iterator[Any]:
     """Return a callable making URLs of empty databases, all dropped after the test.

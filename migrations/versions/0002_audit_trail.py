@@ -20,10 +20,14 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# INTEGER on SQLite makes the primary key the rowid: rows stored in key order, no extra index.
+_SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
 def upgrade() -> None:
     op.create_table(
         "audit_checkpoints",
-        sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("id", _SEQ, autoincrement=False, nullable=False),
         sa.Column("tree_size", sa.BigInteger(), nullable=False),
         sa.Column("root_hash", sa.LargeBinary(length=32), nullable=False),
         sa.Column("chain_hash", sa.LargeBinary(length=32), nullable=False),
@@ -37,7 +41,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "audit_entries",
-        sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("seq", _SEQ, autoincrement=False, nullable=False),
         sa.Column("logged_at", sa.String(length=27), nullable=False),
         sa.Column("actor_type", sa.String(length=16), nullable=False),
         sa.Column("actor_id", sa.String(length=64), nullable=False),

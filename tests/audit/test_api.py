@@ -1,0 +1,1123 @@
+"""The audit API: who reads what, filters, keyset pages, exports, proofs, the public key.
+
+Proofs are checked the way a customer or the DPO checks them, offline, following the
+recipe in docs/audit.md: the leaf is recomputed from the entry's canonical bytes, the root
+comes from the signed checkpoint note, and the signature is checked with the key published
+at ``/.well-known/governance-audit-key.json``. Subjects, services and operators are
+invented; entries are appended one hour apart from 2026-11-25T08:00:00Z.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.security import generate_password_hash
+
+import audit
+from audit import checkpoint, merkle, query
+from audit.log import EntryDraft, append_many, log_size
+from governance.auth import services
+from governance.db import get_session
+
+START = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.UTC)
+HOUR = dt.timedelta(hours=1)
+ALICE = "sub_AliceFictional00000001"
+BOB = "sub_BobFictional0000000002"
+CAROL = "sub_CarolFictional00000003"
+PROBLEM = "application/problem+json"
+ENTRIES = "/api/v1/audit/entries"
+KEY_URL = "/.well-known/governance-audit-key.json"
+
+_SERVICE_1 = {"actor_type": "service", "actor_id": "key_fict01"}
+
+#: The log most tests read: seq -> what happened, at 08:00 + seq hours (UTC).
+STORY = (
+    # 0, 08:00
+    EntryDraft(action="profile.read", subject=ALICE, purpose="marketing_push", **_SERVICE_1),
+    # 1, 09:00
+    EntryDraft(
+        action="consent.withdraw",
+        actor_type="subject",
+        actor_id=ALICE,
+        subject=ALICE,
+        purpose="marketing_push",
+    ),
+    # 2, 10:00
+    EntryDraft(
+        action="profile.read",
+        subject=BOB,
+        purpose="marketing_push",
+        decision="deny",
+        reasons=("consent:withdrawn",),
+        **_SERVICE_1,
+    ),
+    # 3, 11:00
+    EntryDraft(
+        action="profile.read",
+        actor_type="service",
+        actor_id="key_fict02",
+        subject=BOB,
+        purpose="analytics",
+    ),
+    # 4, 12:00
+    EntryDraft(action="auth.login", actor_type="operator", actor_id="7", resource="console"),
+    # 5, 13:00
+    EntryDraft(action="catalog.load", actor_type="system", actor_id="cli"),
+    # 6, 14:00
+    EntryDraft(
+        action="profile.read",
+        subject=ALICE,
+        purpose="analytics",
+        decision="error",
+        details={"fields": ["mobile"], "count": 1},
+        **_SERVICE_1,
+    ),
+    # 7, 15:00
+    EntryDraft(
+        action="consent.grant", actor_type="subject", actor_id=BOB, subject=BOB, purpose="analytics"
+    ),
+)
+
+
+def _filler(n: int) -> list[EntryDraft]:
+    return [
+        EntryDraft(action="test.event", actor_type="system", actor_id="tests", details={"n": i})
+        for i in range(n)
+    ]
+
+
+# -- fixtures and helpers --------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _quick_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Operators here never type a password: skip scrypt's deliberate cost per operator."""
+    monkeypatch.setattr(
+        services,
+        "generate_password_hash",
+        lambda password, method="": generate_password_hash(password, method="pbkdf2:sha256:1"),
+    )
+
+
+@pytest.fixture
+def append(app: Flask) -> Callable[..., None]:
+    """Append drafts one hour apart from ``first`` (default: after the newest entry)."""
+
+    def add(drafts: Sequence[EntryDraft], *, first: dt.datetime | None = None) -> None:
+        with app.app_context():
+            session = get_session()
+            size = log_size(session)
+            at = first or START + size * HOUR
+            for i, draft in enumerate(drafts):
+                append_many(session, [draft], now=at + i * HOUR)
+            session.commit()
+
+    return add
+
+
+@pytest.fixture
+def story(append: Callable[..., None]) -> None:
+    """The eight entries of STORY, 08:00 to 15:00 UTC."""
+    append(STORY, first=START)
+
+
+@pytest.fixture
+def as_subject(app: Flask) -> Callable[[str], FlaskClient]:
+    """A client with a customer's portal session for ``subject_id`` (GET needs no CSRF)."""
+
+    def sign_in(subject_id: str) -> FlaskClient:
+        client = app.test_client()
+        with client.session_transaction() as sess:
+            sess.update(
+                actor_type="subject",
+                actor_id=subject_id,
+                expires_at=services.session_expiry(30),
+            )
+        return client
+
+    return sign_in
+
+
+@pytest.fixture
+def prover(as_service: Any) -> Any:
+    """A service granted ``audit:proof`` only."""
+    return as_service([], ["audit:proof"])
+
+
+@pytest.fixture
+def key_set(client: FlaskClient) -> dict[str, Any]:
+    """The published key set, fetched without signing in."""
+    resp = client.get(KEY_URL)
+    assert resp.status_code == 200
+    body: dict[str, Any] = resp.get_json()
+    return body
+
+
+def _seqs(resp: Any) -> list[int]:
+    assert resp.status_code == 200, resp.get_json()
+    return [item["seq"] for item in resp.get_json()["items"]]
+
+
+def _every_page(reader: Any, params: dict[str, Any], limit: int) -> list[list[int]]:
+    """Follow ``next`` from the newest page until it is null; the seqs of each page."""
+    pages: list[list[int]] = []
+    cursor = None
+    while True:
+        args = {**params, "limit": limit, **({} if cursor is None else {"before": cursor})}
+        resp = reader.get(ENTRIES, query_string=args)
+        pages.append(_seqs(resp))
+        cursor = resp.get_json()["next"]
+        if cursor is None:
+            return pages
+        assert len(pages) < 100, "the cursor does not move"
+
+
+def _assert_problem(resp: Any, status: int, slug: str) -> dict[str, Any]:
+    assert resp.status_code == status, resp.get_data(as_text=True)
+    assert resp.mimetype == PROBLEM
+    body: dict[str, Any] = resp.get_json()
+    assert body["type"] == f"/problems/{slug}"
+    assert body["status"] == status
+    return body
+
+
+def _public_key(key_set: dict[str, Any]) -> Ed25519PublicKey:
+    (published,) = key_set["keys"]
+    return checkpoint.public_key_from_raw(checkpoint.unb64(published["public_key"]))
+
+
+def _signed_head(key_set: dict[str, Any], cp: dict[str, Any]) -> checkpoint.TreeHead:
+    """The tree head a checkpoint signs, after checking its signature with the public key."""
+    note = cp["note"].encode()
+    assert checkpoint.signature_valid(note, checkpoint.unb64(cp["signature"]), _public_key(key_set))
+    head = checkpoint.decode(note)
+    assert head.origin == key_set["origin"]
+    return head
+
+
+def _leaf(entry: dict[str, Any]) -> bytes:
+    return merkle.leaf_hash(checkpoint.unb64(entry["canonical"]))
+
+
+def _path(proof: dict[str, Any]) -> list[bytes]:
+    return [checkpoint.unb64(h) for h in proof["proof"]]
+
+
+def _leaves(reader: Any) -> list[bytes]:
+    """Leaf hashes of every entry, recomputed from their canonical bytes, in seq order."""
+    seqs = sorted(_seqs(reader.get(ENTRIES, query_string={"limit": 500})))
+    return [_leaf(reader.get(f"{ENTRIES}/{seq}").get_json()) for seq in seqs]
+
+
+# -- who may read ----------------------------------------------------------------------------
+
+ALL_READS = [
+    ENTRIES,
+    f"{ENTRIES}/0",
+    f"{ENTRIES}/0/proof",
+    "/api/v1/audit/consistency?old=0&new=1",
+    "/api/v1/audit/checkpoints",
+    "/api/v1/audit/checkpoints/latest",
+    "/api/v1/audit/export",
+]
+
+
+@pytest.mark.parametrize("path", ALL_READS)
+def test_unauthenticated_read_is_401(client: FlaskClient, story: None, path: str) -> None:
+    _assert_problem(client.get(path), 401, "unauthenticated")
+
+
+@pytest.mark.parametrize("path", ALL_READS)
+def test_service_without_audit_proof_is_403(as_service: Any, story: None, path: str) -> None:
+    service = as_service([])  # the default permissions: catalog:read, portal-links:issue
+
+    _assert_problem(service.get(path), 403, "forbidden")
+
+
+@pytest.mark.parametrize("path", ALL_READS)
+def test_operator_without_audit_read_is_403(as_operator: Any, story: None, path: str) -> None:
+    _assert_problem(as_operator("marketing", "customer_service").get(path), 403, "forbidden")
+
+
+@pytest.mark.parametrize(
+    "path", [ENTRIES, f"{ENTRIES}/0", "/api/v1/audit/export", "/api/v1/audit/checkpoints"]
+)
+def test_service_with_audit_proof_never_reads_entry_contents(
+    prover: Any, story: None, path: str
+) -> None:
+    _assert_problem(prover.get(path), 403, "forbidden")
+
+
+def test_service_with_audit_proof_gets_the_checkpoint_and_proofs(
+    prover: Any, story: None, sign_checkpoint: Any, key_set: dict[str, Any]
+) -> None:
+    sign_checkpoint()
+
+    latest = prover.get("/api/v1/audit/checkpoints/latest")
+    proof = prover.get(f"{ENTRIES}/5/proof")
+    consistency = prover.get("/api/v1/audit/consistency", query_string={"old": 3, "new": 8})
+
+    assert latest.status_code == 200
+    assert _signed_head(key_set, latest.get_json()).size == 8
+    assert proof.status_code == 200
+    assert proof.get_json()["checkpoint"] == latest.get_json()
+    assert "canonical" not in proof.get_json()
+    assert consistency.status_code == 200
+
+
+# -- filters ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, [7, 6, 5, 4, 3, 2, 1, 0]),
+        # Offsets are converted to UTC: 11:00+01:00 is 10:00Z, 08:30-05:00 is 13:30Z.
+        ({"since": "2026-11-25T11:00:00+01:00"}, [7, 6, 5, 4, 3, 2]),
+        ({"until": "2026-11-25T08:30:00-05:00"}, [5, 4, 3, 2, 1, 0]),
+        (
+            {"since": "2026-11-25T11:00:00+01:00", "until": "2026-11-25T08:30:00-05:00"},
+            [5, 4, 3, 2],
+        ),
+        ({"since": "2026-11-25T12:00:00Z"}, [7, 6, 5, 4]),  # inclusive
+        ({"until": "2026-11-25T12:00:00+00:00"}, [3, 2, 1, 0]),  # exclusive
+        ({"since": "2026-11-25T12:00:00.000001Z"}, [7, 6, 5]),
+        ({"since": "2026-11-26T00:00:00Z"}, []),
+        ({"until": "2026-11-25T07:00:00Z"}, []),
+        ({"since": "2026-11-25T12:00:00Z", "until": "2026-11-25T12:00:00Z"}, []),
+        ({"actor_type": "service", "actor_id": "key_fict01"}, [6, 2, 0]),
+        ({"actor_type": "service"}, [6, 3, 2, 0]),
+        ({"actor_id": "key_fict01"}, [6, 2, 0]),
+        ({"actor_type": "subject", "actor_id": ALICE}, [1]),
+        ({"actor_type": "operator", "actor_id": "7"}, [4]),
+        ({"actor_type": "partner"}, []),
+        ({"subject": ALICE}, [6, 1, 0]),
+        ({"subject": CAROL}, []),
+        ({"purpose": "analytics"}, [7, 6, 3]),
+        ({"action": "profile.read"}, [6, 3, 2, 0]),
+        ({"decision": "deny"}, [2]),
+        ({"decision": "error"}, [6]),
+        ({"action": "profile.read", "purpose": "marketing_push", "decision": "allow"}, [0]),
+        ({"subject": BOB, "since": "2026-11-25T10:30:00Z"}, [7, 3]),
+        ({"actor_type": "subject", "subject": BOB}, [7]),
+        ({"purpose": "analytics", "until": "2026-11-25T15:30:00+01:00"}, [6, 3]),
+    ],
+)
+def test_dpo_filters_entries(
+    as_dpo: Any, story: None, params: dict[str, str], expected: list[int]
+) -> None:
+    resp = as_dpo.get(ENTRIES, query_string=params)
+
+    assert _seqs(resp) == expected
+    assert resp.get_json()["next"] is None
+
+
+def test_entry_fields_are_shown_as_logged(as_dpo: Any, story: None) -> None:
+    resp = as_dpo.get(ENTRIES, query_string={"decision": "deny"})
+
+    (item,) = resp.get_json()["items"]
+    assert item == {
+        "seq": 2,
+        "time": "2026-11-25T10:00:00.000000Z",
+        "actor": {"type": "service", "id": "key_fict01"},
+        "action": "profile.read",
+        "subject": BOB,
+        "purpose": "marketing_push",
+        "resource": None,
+        "decision": "deny",
+        "reasons": ["consent:withdrawn"],
+        "policy_hash": None,
+        "request_id": None,
+        "details": {},
+        "leaf_hash": item["leaf_hash"],
+    }
+    assert len(checkpoint.unb64(item["leaf_hash"])) == 32
+
+
+# -- keyset pages ----------------------------------------------------------------------------
+
+
+def test_pages_go_newest_first_without_duplicates_or_gaps(
+    as_dpo: Any, append: Callable[..., None]
+) -> None:
+    append(_filler(23))
+
+    pages = _every_page(as_dpo, {}, limit=5)
+
+    assert pages == [
+        [22, 21, 20, 19, 18],
+        [17, 16, 15, 14, 13],
+        [12, 11, 10, 9, 8],
+        [7, 6, 5, 4, 3],
+        [2, 1, 0],
+    ]
+
+
+def test_next_is_the_last_seq_of_the_page_and_null_at_the_end(
+    as_dpo: Any, append: Callable[..., None]
+) -> None:
+    append(_filler(10))
+
+    first = as_dpo.get(ENTRIES, query_string={"limit": 5}).get_json()
+    last = as_dpo.get(ENTRIES, query_string={"limit": 5, "before": first["next"]}).get_json()
+
+    assert first["next"] == "5"
+    assert [item["seq"] for item in last["items"]] == [4, 3, 2, 1, 0]
+    assert last["next"] is None  # exactly full, yet no empty page follows
+
+
+def test_filtered_pages_hold_every_match_once(as_dpo: Any, story: None) -> None:
+    pages = _every_page(as_dpo, {"action": "profile.read"}, limit=3)
+
+    assert pages == [[6, 3, 2], [0]]
+
+
+def test_entries_appended_while_paging_neither_repeat_nor_shift_the_pages(
+    as_dpo: Any, append: Callable[..., None]
+) -> None:
+    append(_filler(9))
+    first = as_dpo.get(ENTRIES, query_string={"limit": 4}).get_json()
+    append(_filler(5))  # 9-13, newer than every page still to come
+
+    rest = _every_page_from(as_dpo, first["next"], limit=4)
+
+    assert [item["seq"] for item in first["items"]] == [8, 7, 6, 5]
+    assert rest == [[4, 3, 2, 1], [0]]
+
+
+def _every_page_from(reader: Any, cursor: str, limit: int) -> list[list[int]]:
+    pages = []
+    while cursor is not None:
+        resp = reader.get(ENTRIES, query_string={"limit": limit, "before": cursor})
+        pages.append(_seqs(resp))
+        cursor = resp.get_json()["next"]
+    return pages
+
+
+def test_default_page_size_is_fifty(as_dpo: Any, append: Callable[..., None]) -> None:
+    append(_filler(51))
+
+    resp = as_dpo.get(ENTRIES)
+
+    assert _seqs(resp) == list(range(50, 0, -1))
+    assert resp.get_json()["next"] == "1"
+
+
+def test_before_zero_is_an_empty_final_page(as_dpo: Any, story: None) -> None:
+    resp = as_dpo.get(ENTRIES, query_string={"before": 0})
+
+    assert _seqs(resp) == []
+    assert resp.get_json()["next"] is None
+
+
+# -- malformed requests ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "slug"),
+    [
+        ({"bogus": "1"}, "bogus", "unknown-field"),
+        ({"page": "2"}, "page", "unknown-field"),
+        ({"since": "yesterday"}, "since", "validation-error"),
+        ({"since": "2026-11-25T10:00:00"}, "since", "validation-error"),  # no offset
+        ({"until": "2026-13-01T00:00:00Z"}, "until", "validation-error"),
+        ({"since": "9999-12-31T23:00:00-05:00"}, "since", "validation-error"),  # past year 9999
+        (
+            {"since": "2026-11-25T12:00:00Z", "until": "2026-11-25T11:00:00Z"},
+            "until",
+            "validation-error",
+        ),
+        ({"limit": "0"}, "limit", "validation-error"),
+        ({"limit": "501"}, "limit", "validation-error"),
+        ({"limit": "ten"}, "limit", "validation-error"),
+        ({"before": "-1"}, "before", "validation-error"),
+        ({"before": str(2**63)}, "before", "validation-error"),
+        ({"before": "1.5"}, "before", "validation-error"),
+        ({"actor_type": "robot"}, "actor_type", "validation-error"),
+        ({"actor_id": "key fict"}, "actor_id", "validation-error"),
+        ({"subject": "li.wei@example.com"}, "subject", "validation-error"),
+        ({"subject": "sub_short"}, "subject", "validation-error"),
+        ({"purpose": "Marketing Push"}, "purpose", "validation-error"),
+        ({"action": "Profile.Read"}, "action", "validation-error"),
+        ({"decision": "maybe"}, "decision", "validation-error"),
+    ],
+)
+def test_malformed_entry_query_is_422_and_writes_nothing(
+    as_dpo: Any,
+    story: None,
+    db_snapshot: Any,
+    params: dict[str, str],
+    field: str,
+    slug: str,
+) -> None:
+    before = db_snapshot()
+
+    resp = as_dpo.get(ENTRIES, query_string=params)
+
+    body = _assert_problem(resp, 422, slug)
+    assert field in body["errors"]
+    assert db_snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"format": "xml"}, {"limit": "5"}, {"subject": "sub_short"}, {"since": "2026-11-25"}],
+)
+def test_malformed_export_query_is_422_and_writes_nothing(
+    as_dpo: Any, story: None, db_snapshot: Any, params: dict[str, str]
+) -> None:
+    before = db_snapshot()
+
+    resp = as_dpo.get("/api/v1/audit/export", query_string=params)
+
+    body = _assert_problem(resp, 422, "unknown-field" if "limit" in params else "validation-error")
+    assert set(body["errors"]) == set(params)
+    assert db_snapshot() == before
+
+
+# -- a customer reads only entries about themselves ------------------------------------------
+
+
+def test_customer_lists_only_entries_about_themselves(as_subject: Any, story: None) -> None:
+    alice = as_subject(ALICE)
+
+    assert _seqs(alice.get(ENTRIES)) == [6, 1, 0]
+    assert _seqs(alice.get(ENTRIES, query_string={"subject": ALICE})) == [6, 1, 0]
+    assert _seqs(alice.get(ENTRIES, query_string={"action": "profile.read"})) == [6, 0]
+    assert _seqs(alice.get(ENTRIES, query_string={"purpose": "analytics"})) == [6]
+    assert _seqs(alice.get(ENTRIES, query_string={"actor_id": "key_fict01"})) == [6, 0]
+
+
+def test_customer_pages_stay_confined_to_themselves(as_subject: Any, story: None) -> None:
+    assert _every_page(as_subject(BOB), {}, limit=2) == [[7, 3], [2]]
+
+
+def test_customer_asking_for_another_subject_is_403(
+    as_subject: Any, story: None, db_snapshot: Any
+) -> None:
+    before = db_snapshot()
+
+    resp = as_subject(ALICE).get(ENTRIES, query_string={"subject": BOB})
+
+    _assert_problem(resp, 403, "forbidden")
+    assert db_snapshot() == before
+
+
+@pytest.mark.parametrize("seq", [2, 3, 4, 5, 7])  # Bob's, and entries about no one
+def test_another_subjects_entry_and_proof_are_404_to_a_customer(
+    as_subject: Any, story: None, sign_checkpoint: Any, seq: int
+) -> None:
+    sign_checkpoint()
+    alice = as_subject(ALICE)
+
+    _assert_problem(alice.get(f"{ENTRIES}/{seq}"), 404, "not-found")
+    _assert_problem(alice.get(f"{ENTRIES}/{seq}/proof"), 404, "not-found")
+
+
+def test_customer_without_any_entry_sees_an_empty_list(as_subject: Any, story: None) -> None:
+    resp = as_subject(CAROL).get(ENTRIES)
+
+    assert _seqs(resp) == []
+    assert resp.get_json()["next"] is None
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/audit/export", "/api/v1/audit/export?format=csv", "/api/v1/audit/checkpoints"]
+)
+def test_customer_cannot_export_or_list_checkpoints(
+    as_subject: Any, story: None, path: str
+) -> None:
+    _assert_problem(as_subject(ALICE).get(path), 403, "forbidden")
+
+
+def test_customer_verifies_their_own_entry_offline(
+    as_subject: Any, story: None, sign_checkpoint: Any, client: FlaskClient
+) -> None:
+    sign_checkpoint()
+    alice = as_subject(ALICE)
+    key_set = client.get(KEY_URL).get_json()  # saved earlier, anywhere
+
+    entry = alice.get(f"{ENTRIES}/6").get_json()
+    proof = alice.get(f"{ENTRIES}/6/proof").get_json()
+
+    head = _signed_head(key_set, proof["checkpoint"])
+    assert json.loads(checkpoint.unb64(entry["canonical"]))["subject"] == ALICE
+    assert merkle.verify_inclusion(6, head.size, _leaf(entry), _path(proof), head.root)
+
+
+# -- export ----------------------------------------------------------------------------------
+
+
+def _export(reader: Any, **params: Any) -> Any:
+    return reader.get("/api/v1/audit/export", query_string=params)
+
+
+def test_jsonl_export_has_every_match_once_newest_first_as_the_api_shows_it(
+    as_dpo: Any, story: None
+) -> None:
+    shown = as_dpo.get(ENTRIES, query_string={"purpose": "analytics"}).get_json()["items"]
+
+    resp = _export(as_dpo, purpose="analytics")
+
+    assert resp.status_code == 200
+    assert resp.mimetype == "application/x-ndjson"
+    assert re.fullmatch(
+        r'attachment; filename="audit-entries-\d{8}T\d{6}Z\.jsonl"',
+        resp.headers["Content-Disposition"],
+    )
+    lines = resp.get_data(as_text=True).splitlines()
+    assert [json.loads(line) for line in lines] == shown
+    assert [item["seq"] for item in shown] == [7, 6, 3]
+
+
+def test_export_defaults_to_jsonl_of_the_whole_log(as_dpo: Any, story: None) -> None:
+    resp = _export(as_dpo)
+
+    assert resp.mimetype == "application/x-ndjson"
+    assert [json.loads(line)["seq"] for line in resp.get_data(as_text=True).splitlines()] == list(
+        range(7, -1, -1)
+    )
+
+
+def test_export_applies_the_time_range_with_offsets(as_dpo: Any, story: None) -> None:
+    resp = _export(
+        as_dpo, since="2026-11-25T11:00:00+01:00", until="2026-11-25T08:30:00-05:00", format="csv"
+    )
+
+    rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True))))
+    assert [row[0] for row in rows[1:]] == ["5", "4", "3", "2"]
+
+
+def test_export_streams_batch_by_batch(
+    as_dpo: Any, append: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(query, "EXPORT_BATCH", 4)
+    append(_filler(10))
+
+    resp = as_dpo.get("/api/v1/audit/export", buffered=False)
+    try:
+        chunks = [bytes(chunk) for chunk in resp.response]
+    finally:
+        resp.close()
+
+    assert resp.is_streamed
+    assert "Content-Length" not in resp.headers
+    assert resp.headers["X-Accel-Buffering"] == "no"
+    per_chunk = [[json.loads(line)["seq"] for line in c.splitlines()] for c in chunks if c]
+    assert per_chunk == [[9, 8, 7, 6], [5, 4, 3, 2], [1, 0]]
+
+
+def test_export_of_a_sparse_filter_over_many_batches_has_each_match_once(
+    as_dpo: Any, append: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(query, "EXPORT_BATCH", 3)
+    drafts = [
+        EntryDraft(
+            action="test.event",
+            actor_type="system",
+            actor_id="tests",
+            decision="deny" if i % 4 == 1 else "allow",
+            details={"n": i},
+        )
+        for i in range(30)
+    ]
+    append(drafts)
+
+    resp = _export(as_dpo, decision="deny")
+
+    seqs = [json.loads(line)["seq"] for line in resp.get_data(as_text=True).splitlines()]
+    assert seqs == [i for i in range(29, -1, -1) if i % 4 == 1]
+
+
+CSV_HEADER = [
+    "seq",
+    "time",
+    "actor_type",
+    "actor_id",
+    "action",
+    "subject",
+    "purpose",
+    "resource",
+    "decision",
+    "reasons",
+    "policy_hash",
+    "request_id",
+    "details",
+    "leaf_hash",
+]
+
+
+def test_csv_export_has_the_header_and_one_row_per_entry(as_dpo: Any, story: None) -> None:
+    resp = _export(as_dpo, format="csv")
+
+    assert resp.status_code == 200
+    assert resp.mimetype == "text/csv"
+    assert re.fullmatch(
+        r'attachment; filename="audit-entries-\d{8}T\d{6}Z\.csv"',
+        resp.headers["Content-Disposition"],
+    )
+    header, *rows = csv.reader(io.StringIO(resp.get_data(as_text=True)))
+    assert header == CSV_HEADER
+    assert [row[0] for row in rows] == [str(seq) for seq in range(7, -1, -1)]
+
+
+def test_csv_export_writes_reasons_and_details_as_json_text(as_dpo: Any, story: None) -> None:
+    shown = {item["seq"]: item for item in as_dpo.get(ENTRIES).get_json()["items"]}
+
+    resp = _export(as_dpo, format="csv", subject=BOB)
+
+    rows = {int(r["seq"]): r for r in csv.DictReader(io.StringIO(resp.get_data(as_text=True)))}
+    assert sorted(rows) == [2, 3, 7]
+    denied = rows[2]
+    assert denied["time"] == "2026-11-25T10:00:00.000000Z"
+    assert (denied["actor_type"], denied["actor_id"]) == ("service", "key_fict01")
+    assert (denied["subject"], denied["purpose"], denied["decision"]) == (
+        BOB,
+        "marketing_push",
+        "deny",
+    )
+    assert denied["resource"] == ""  # null
+    assert json.loads(denied["reasons"]) == ["consent:withdrawn"]
+    assert json.loads(denied["details"]) == {}
+    assert denied["leaf_hash"].removeprefix("'") == shown[2]["leaf_hash"]
+    detailed = _export(as_dpo, format="csv", decision="error").get_data(as_text=True)
+    (error_row,) = csv.DictReader(io.StringIO(detailed))
+    assert error_row["details"] == '{"count":1,"fields":["mobile"]}'
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "cell"),
+    [
+        ("resource", '=HYPERLINK("https://evil.example.com","x")', "'="),
+        ("resource", "+cmd", "'+cmd"),
+        ("resource", "-2+3", "'-2+3"),
+        ("resource", "@SUM(1,2)", "'@SUM(1,2)"),
+        ("resource", "\tfiller", "'\tfiller"),
+        ("resource", "\rfiller", "'\rfiller"),
+        ("actor_id", "-svc_fict", "'-svc_fict"),
+        ("request_id", "-req-0001", "'-req-0001"),
+        ("resource", "console", "console"),
+        ("resource", "a=b", "a=b"),
+    ],
+)
+def test_csv_cells_a_spreadsheet_would_run_start_with_a_quote(
+    as_dpo: Any, append: Callable[..., None], column: str, value: str, cell: str
+) -> None:
+    fields: dict[str, Any] = {"action": "test.event", "actor_type": "service"}
+    fields["actor_id"] = value if column == "actor_id" else "key_fict01"
+    if column != "actor_id":
+        fields[column] = value
+    append([EntryDraft(**fields)])
+
+    resp = _export(as_dpo, format="csv")
+
+    (row,) = csv.DictReader(io.StringIO(resp.get_data(as_text=True), newline=""))
+    assert row[column].startswith(cell)
+    assert row[column].removeprefix("'") == value
+    expected_leaf = as_dpo.get(ENTRIES).get_json()["items"][0]["leaf_hash"]
+    assert row["leaf_hash"] == ("'" + expected_leaf if expected_leaf[0] == "+" else expected_leaf)
+
+
+# -- one entry -------------------------------------------------------------------------------
+
+
+def test_entry_carries_its_canonical_bytes_that_hash_to_its_leaf(as_dpo: Any, story: None) -> None:
+    resp = as_dpo.get(f"{ENTRIES}/6")
+
+    entry = resp.get_json()
+    canonical = checkpoint.unb64(entry["canonical"])
+    assert resp.status_code == 200
+    assert checkpoint.b64(merkle.leaf_hash(canonical)) == entry["leaf_hash"]
+    assert json.loads(canonical) == {
+        "v": 1,
+        "seq": 6,
+        "time": "2026-11-25T14:00:00.000000Z",
+        "actor": {"type": "service", "id": "key_fict01"},
+        "action": "profile.read",
+        "subject": ALICE,
+        "purpose": "analytics",
+        "resource": None,
+        "decision": "error",
+        "reasons": [],
+        "policy": None,
+        "request_id": None,
+        "details": {"count": 1, "fields": ["mobile"]},
+    }
+
+
+@pytest.mark.parametrize("seq", [8, 1000, 2**63 - 1, 2**63, 10**30])
+def test_entry_beyond_the_log_is_404(as_dpo: Any, story: None, seq: int) -> None:
+    _assert_problem(as_dpo.get(f"{ENTRIES}/{seq}"), 404, "not-found")
+    _assert_problem(as_dpo.get(f"{ENTRIES}/{seq}/proof"), 404, "not-found")
+
+
+# -- inclusion proofs ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def signed_then_grown(story: None, sign_checkpoint: Any, append: Callable[..., None]) -> None:
+    """STORY and 5 more entries (13 in all); a checkpoint over the first 8 only."""
+    sign_checkpoint()
+    append(_filler(5))
+
+
+@pytest.mark.parametrize("seq", [0, 1, 4, 6, 7])
+def test_inclusion_proof_against_the_latest_checkpoint_verifies_offline(
+    as_dpo: Any, signed_then_grown: None, key_set: dict[str, Any], seq: int
+) -> None:
+    entry = as_dpo.get(f"{ENTRIES}/{seq}").get_json()
+
+    resp = as_dpo.get(f"{ENTRIES}/{seq}/proof")
+
+    proof = resp.get_json()
+    assert resp.status_code == 200
+    head = _signed_head(key_set, proof["checkpoint"])
+    assert (proof["seq"], proof["tree_size"], head.size) == (seq, 8, 8)
+    assert proof["root_hash"] == checkpoint.b64(head.root)
+    assert proof["leaf_hash"] == entry["leaf_hash"] == checkpoint.b64(_leaf(entry))
+    assert merkle.verify_inclusion(seq, head.size, _leaf(entry), _path(proof), head.root)
+
+
+def test_inclusion_proof_does_not_verify_for_another_entry(
+    as_dpo: Any, signed_then_grown: None, key_set: dict[str, Any]
+) -> None:
+    other = as_dpo.get(f"{ENTRIES}/3").get_json()
+
+    proof = as_dpo.get(f"{ENTRIES}/2/proof").get_json()
+
+    head = _signed_head(key_set, proof["checkpoint"])
+    assert not merkle.verify_inclusion(2, head.size, _leaf(other), _path(proof), head.root)
+
+
+def test_checkpoint_signature_fails_with_another_key(
+    as_dpo: Any, signed_then_grown: None
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    stranger = Ed25519PrivateKey.generate().public_key()
+
+    cp = as_dpo.get(f"{ENTRIES}/2/proof").get_json()["checkpoint"]
+
+    assert not checkpoint.signature_valid(
+        cp["note"].encode(), checkpoint.unb64(cp["signature"]), stranger
+    )
+
+
+@pytest.mark.parametrize("seq", [8, 12])
+def test_entry_after_the_latest_checkpoint_is_proved_against_the_current_root(
+    as_dpo: Any, signed_then_grown: None, seq: int
+) -> None:
+    leaves = _leaves(as_dpo)
+    entry = as_dpo.get(f"{ENTRIES}/{seq}").get_json()
+
+    proof = as_dpo.get(f"{ENTRIES}/{seq}/proof").get_json()
+
+    root = merkle.root_of_leaves(leaves)
+    assert proof["checkpoint"] is None
+    assert proof["tree_size"] == 13
+    assert proof["root_hash"] == checkpoint.b64(root)
+    assert merkle.verify_inclusion(seq, 13, _leaf(entry), _path(proof), root)
+
+
+def test_before_any_checkpoint_the_proof_is_against_the_current_root(
+    as_dpo: Any, story: None
+) -> None:
+    leaves = _leaves(as_dpo)
+    entry = as_dpo.get(f"{ENTRIES}/3").get_json()
+
+    proof = as_dpo.get(f"{ENTRIES}/3/proof").get_json()
+
+    assert proof["checkpoint"] is None
+    assert proof["tree_size"] == 8
+    assert proof["root_hash"] == checkpoint.b64(merkle.root_of_leaves(leaves))
+    assert merkle.verify_inclusion(3, 8, _leaf(entry), _path(proof), merkle.root_of_leaves(leaves))
+
+
+@pytest.mark.parametrize("tree_size", [4, 5, 9, 13])
+def test_inclusion_proof_for_an_explicit_tree_size(
+    as_dpo: Any, signed_then_grown: None, tree_size: int
+) -> None:
+    leaves = _leaves(as_dpo)
+    entry = as_dpo.get(f"{ENTRIES}/3").get_json()
+
+    resp = as_dpo.get(f"{ENTRIES}/3/proof", query_string={"tree_size": tree_size})
+
+    proof = resp.get_json()
+    root = merkle.root_of_leaves(leaves[:tree_size])
+    assert resp.status_code == 200
+    assert (proof["tree_size"], proof["checkpoint"]) == (tree_size, None)
+    assert proof["root_hash"] == checkpoint.b64(root)
+    assert merkle.verify_inclusion(3, tree_size, _leaf(entry), _path(proof), root)
+
+
+def test_explicit_tree_size_of_an_older_checkpoint_comes_with_that_checkpoint(
+    as_dpo: Any,
+    signed_then_grown: None,
+    sign_checkpoint: Any,
+    key_set: dict[str, Any],
+) -> None:
+    sign_checkpoint()  # the latest is now over 13; the one over 8 is older
+    entry = as_dpo.get(f"{ENTRIES}/5").get_json()
+
+    proof = as_dpo.get(f"{ENTRIES}/5/proof", query_string={"tree_size": 8}).get_json()
+
+    head = _signed_head(key_set, proof["checkpoint"])
+    assert (proof["checkpoint"]["id"], head.size) == (0, 8)
+    assert merkle.verify_inclusion(5, 8, _leaf(entry), _path(proof), head.root)
+
+
+@pytest.mark.parametrize(
+    ("tree_size", "slug"),
+    [
+        ("3", "validation-error"),  # the entry's own seq: not in that tree
+        ("2", "validation-error"),
+        ("14", "validation-error"),  # beyond the log
+        ("0", "validation-error"),
+        (str(2**63), "validation-error"),
+        ("big", "validation-error"),
+    ],
+)
+def test_tree_size_out_of_range_is_422(
+    as_dpo: Any, signed_then_grown: None, db_snapshot: Any, tree_size: str, slug: str
+) -> None:
+    before = db_snapshot()
+
+    resp = as_dpo.get(f"{ENTRIES}/3/proof", query_string={"tree_size": tree_size})
+
+    body = _assert_problem(resp, 422, slug)
+    assert "tree_size" in body["errors"]
+    assert db_snapshot() == before
+
+
+def test_unknown_proof_parameter_is_422(as_dpo: Any, story: None) -> None:
+    resp = as_dpo.get(f"{ENTRIES}/3/proof", query_string={"size": 5})
+
+    _assert_problem(resp, 422, "unknown-field")
+
+
+# -- consistency proofs ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_checkpoints(append: Callable[..., None], sign_checkpoint: Any) -> None:
+    """Checkpoints 0 over 5 entries and 1 over 11."""
+    append(_filler(5))
+    sign_checkpoint()
+    append(_filler(6))
+    sign_checkpoint()
+
+
+def test_consistency_between_two_signed_checkpoints_verifies_offline(
+    as_dpo: Any, two_checkpoints: None, key_set: dict[str, Any]
+) -> None:
+    newer, older = as_dpo.get("/api/v1/audit/checkpoints").get_json()["items"]
+    old_head, new_head = _signed_head(key_set, older), _signed_head(key_set, newer)
+
+    resp = as_dpo.get(
+        "/api/v1/audit/consistency", query_string={"old": old_head.size, "new": new_head.size}
+    )
+
+    body = resp.get_json()
+    path = [checkpoint.unb64(h) for h in body["proof"]]
+    assert resp.status_code == 200
+    assert (body["old"], body["new"]) == (5, 11)
+    assert body["old_root"] == checkpoint.b64(old_head.root)
+    assert body["new_root"] == checkpoint.b64(new_head.root)
+    assert merkle.verify_consistency(5, 11, old_head.root, new_head.root, path)
+    assert not merkle.verify_consistency(5, 11, new_head.root, new_head.root, path)
+
+
+@pytest.mark.parametrize(("old", "new"), [(0, 11), (11, 11), (0, 0), (1, 2), (4, 8), (7, 9)])
+def test_consistency_between_any_sizes_matches_the_recomputed_roots(
+    as_dpo: Any, two_checkpoints: None, old: int, new: int
+) -> None:
+    leaves = _leaves(as_dpo)
+
+    body = as_dpo.get("/api/v1/audit/consistency", query_string={"old": old, "new": new}).get_json()
+
+    old_root, new_root = merkle.root_of_leaves(leaves[:old]), merkle.root_of_leaves(leaves[:new])
+    assert body["old_root"] == checkpoint.b64(old_root)
+    assert body["new_root"] == checkpoint.b64(new_root)
+    path = [checkpoint.unb64(h) for h in body["proof"]]
+    assert merkle.verify_consistency(old, new, old_root, new_root, path)
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "slug"),
+    [
+        ({"old": 5, "new": 12}, "new", "validation-error"),  # beyond the log
+        ({"old": 6, "new": 5}, "old", "validation-error"),
+        ({"old": 5}, "new", "validation-error"),
+        ({"new": 5}, "old", "validation-error"),
+        ({"old": -1, "new": 5}, "old", "validation-error"),
+        ({"old": "x", "new": 5}, "old", "validation-error"),
+        ({"old": 1, "new": 5, "tree_size": 5}, "tree_size", "unknown-field"),
+    ],
+)
+def test_malformed_consistency_query_is_422(
+    as_dpo: Any,
+    two_checkpoints: None,
+    db_snapshot: Any,
+    params: dict[str, Any],
+    field: str,
+    slug: str,
+) -> None:
+    before = db_snapshot()
+
+    resp = as_dpo.get("/api/v1/audit/consistency", query_string=params)
+
+    body = _assert_problem(resp, 422, slug)
+    assert field in body["errors"]
+    assert db_snapshot() == before
+
+
+def test_customer_gets_consistency_proofs(as_subject: Any, two_checkpoints: None) -> None:
+    resp = as_subject(ALICE).get("/api/v1/audit/consistency", query_string={"old": 5, "new": 11})
+
+    assert resp.status_code == 200
+
+
+# -- checkpoints -----------------------------------------------------------------------------
+
+
+def test_latest_checkpoint_is_404_before_any_is_signed(as_dpo: Any, story: None) -> None:
+    _assert_problem(as_dpo.get("/api/v1/audit/checkpoints/latest"), 404, "not-found")
+
+
+def test_latest_checkpoint_is_the_newest_signed_head(
+    as_dpo: Any, two_checkpoints: None, key_set: dict[str, Any], app: Flask
+) -> None:
+    resp = as_dpo.get("/api/v1/audit/checkpoints/latest")
+
+    cp = resp.get_json()
+    head = _signed_head(key_set, cp)
+    assert resp.status_code == 200
+    assert (cp["id"], cp["tree_size"], head.size) == (1, 11, 11)
+    assert cp["root_hash"] == checkpoint.b64(head.root)
+    assert cp["chain_hash"] == checkpoint.b64(head.chain)
+    assert cp["signed_at"] == head.time
+    assert cp["key_id"] == key_set["keys"][0]["key_id"]
+
+
+def test_customer_gets_the_latest_checkpoint(as_subject: Any, two_checkpoints: None) -> None:
+    assert as_subject(CAROL).get("/api/v1/audit/checkpoints/latest").get_json()["id"] == 1
+
+
+def test_checkpoints_are_keyset_paged_newest_first(
+    as_dpo: Any, append: Callable[..., None], sign_checkpoint: Any, key_set: dict[str, Any]
+) -> None:
+    for _ in range(3):
+        append(_filler(2))
+        sign_checkpoint()
+
+    first = as_dpo.get("/api/v1/audit/checkpoints", query_string={"limit": 2}).get_json()
+    rest = as_dpo.get(
+        "/api/v1/audit/checkpoints", query_string={"limit": 2, "before": first["next"]}
+    ).get_json()
+
+    assert [(cp["id"], cp["tree_size"]) for cp in first["items"]] == [(2, 6), (1, 4)]
+    assert first["next"] == "1"
+    assert [(cp["id"], cp["tree_size"]) for cp in rest["items"]] == [(0, 2)]
+    assert rest["next"] is None
+    for cp in first["items"] + rest["items"]:
+        assert _signed_head(key_set, cp).size == cp["tree_size"]
+
+
+def test_checkpoints_without_any_is_an_empty_final_page(as_dpo: Any) -> None:
+    assert as_dpo.get("/api/v1/audit/checkpoints").get_json() == {"items": [], "next": None}
+
+
+@pytest.mark.parametrize(
+    ("params", "slug"),
+    [({"limit": 0}, "validation-error"), ({"before": -1}, "validation-error"), ({"x": 1}, "unknown-field")],
+)
+def test_malformed_checkpoints_query_is_422(
+    as_dpo: Any, params: dict[str, Any], slug: str
+) -> None:
+    _assert_problem(as_dpo.get("/api/v1/audit/checkpoints", query_string=params), 422, slug)
+
+
+# -- the public key --------------------------------------------------------------------------
+
+
+def test_public_key_needs_no_sign_in_and_may_be_cached(client: FlaskClient) -> None:
+    resp = client.get(KEY_URL)
+
+    assert resp.status_code == 200
+    assert resp.mimetype == "application/json"
+    assert resp.headers["Cache-Control"] == "public, max-age=3600"
+    assert resp.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_public_key_pem_and_raw_agree_and_name_the_signing_key(
+    app: Flask, key_set: dict[str, Any]
+) -> None:
+    (published,) = key_set["keys"]
+    raw = checkpoint.unb64(published["public_key"], length=32)
+    from_pem = serialization.load_pem_public_key(published["pem"].encode())
+    with app.app_context():
+        signer_key_id = audit.get_signer().key_id
+
+    assert isinstance(from_pem, Ed25519PublicKey)
+    assert checkpoint.raw_public_key(from_pem) == raw
+    assert published["key_id"] == checkpoint.key_id(checkpoint.public_key_from_raw(raw))
+    assert published["key_id"] == signer_key_id
+    assert re.fullmatch(r"[0-9a-f]{16}", published["key_id"])
+    assert key_set["origin"] == "portal.example.com/audit"
+    assert key_set["algorithm"] == "Ed25519"
+
+
+def test_checkpoints_name_the_published_key(
+    as_dpo: Any, story: None, sign_checkpoint: Any, key_set: dict[str, Any]
+) -> None:
+    sign_checkpoint()
+
+    cp = as_dpo.get("/api/v1/audit/checkpoints/latest").get_json()
+
+    assert cp["key_id"] == key_set["keys"][0]["key_id"]
+
+
+# -- the OpenAPI document --------------------------------------------------------------------
+
+
+def test_openapi_document_lists_the_audit_paths(client: FlaskClient) -> None:
+    spec = client.get("/openapi.json").get_json()
+
+    paths = spec["paths"]
+    assert {
+        "/api/v1/audit/entries",
+        "/api/v1/audit/entries/{seq}",
+        "/api/v1/audit/entries/{seq}/proof",
+        "/api/v1/audit/consistency",
+        "/api/v1/audit/checkpoints",
+        "/api/v1/audit/checkpoints/latest",
+        "/api/v1/audit/export",
+        KEY_URL,
+    } <= set(paths)
+    entry_params = {p["name"] for p in paths["/api/v1/audit/entries"]["get"]["parameters"]}
+    assert entry_params == {
+        "since",
+        "until",
+        "actor_type",
+        "actor_id",
+        "subject",
+        "purpose",
+        "action",
+        "decision",
+        "before",
+        "limit",
+    }
+    export_types = set(paths["/api/v1/audit/export"]["get"]["responses"]["200"]["content"])
+    assert export_types == {"application/x-ndjson", "text/csv"}
+    assert paths[KEY_URL]["get"]["security"] == []

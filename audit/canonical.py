@@ -34,11 +34,11 @@ def _problem(value: Any, depth: int) -> tuple[str, str] | None:
     Runs on every append, so exact types are tested first and a path is only built for
     a value that is refused.
     """
+    if depth > MAX_DEPTH:
+        return "", f"nested deeper than {MAX_DEPTH} levels"
     kind = type(value)
     if kind is str or value is None or kind is bool:
         return None
-    if depth > MAX_DEPTH:
-        return "", f"nested deeper than {MAX_DEPTH} levels"
     if kind is dict:
         for key, item in value.items():
             if type(key) is not str or not key.isascii():
@@ -73,7 +73,41 @@ def canonical(value: Any, *, path: str = "value") -> bytes:
     found = _problem(value, 0)
     if found is not None:
         raise CanonicalError(f"{path}{found[0]}: {found[1]}")
-    return orjson.dumps(value, option=_SORTED)
+    try:
+        return orjson.dumps(value, option=_SORTED, default=_plain)
+    except orjson.JSONEncodeError as exc:  # a lone surrogate: text that is not Unicode
+        where = _unencodable(value) or ""
+        raise CanonicalError(f"{path}{where}: text that is not valid Unicode ({exc})") from exc
+
+
+def _plain(value: Any) -> Any:
+    """Other mappings and sequences as the dict or list they hold (orjson's fallback)."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, list | tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def _unencodable(value: Any, where: str = "") -> str | None:
+    """Where below ``value`` a string is not valid UTF-8 (``.a[0]``), or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found = _unencodable(item, f"{where}.{key}")
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = _unencodable(item, f"{where}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def entry_bytes(

@@ -50,13 +50,15 @@ def b64(data: bytes) -> str:
 
 
 def unb64(text: str, *, length: int | None = None) -> bytes:
-    """Decode standard base64, strictly; ValueError on bad input or length."""
+    """Decode standard base64, strictly (canonical form only); ValueError if bad or wrong length."""
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
     except (ValueError, UnicodeEncodeError) as exc:
         raise ValueError("not valid base64") from exc
     if length is not None and len(raw) != length:
         raise ValueError(f"expected {length} bytes, got {len(raw)}")
+    if b64(raw) != text:  # unused bits set ("AB=="): not the one text of these bytes
+        raise ValueError("not canonical base64")
     return raw
 
 
@@ -64,6 +66,10 @@ def encode(head: TreeHead) -> bytes:
     """The note text of ``head``: the bytes that are signed."""
     if "\n" in head.origin or not head.origin:
         raise CheckpointFormatError("the origin must be one non-empty line")
+    if "\n" in head.time or head.size < 0:
+        raise CheckpointFormatError("the time must be one line and the size not negative")
+    if len(head.root) != HASH_SIZE or len(head.chain) != HASH_SIZE:
+        raise CheckpointFormatError(f"the root and the chain hash are {HASH_SIZE} bytes each")
     return (
         f"{head.origin}\n{head.size}\n{b64(head.root)}\nchain {b64(head.chain)}\ntime {head.time}\n"
     ).encode()

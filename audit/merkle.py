@@ -238,6 +238,8 @@ def verify_inclusion(
     index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes
 ) -> bool:
     """True if ``proof`` shows ``leaf`` at ``index`` in the tree of ``size`` with ``root``."""
+    if len(leaf) != HASH_SIZE or len(root) != HASH_SIZE:
+        return False
     try:
         return root_from_inclusion(index, size, leaf, proof) == root
     except ValueError:
@@ -249,6 +251,8 @@ def verify_consistency(
 ) -> bool:
     """True if ``proof`` shows the tree (``old``, ``old_root``) is a prefix of (``new``, ...)."""
     if not 0 <= old <= new or any(len(p) != HASH_SIZE for p in proof):
+        return False
+    if len(old_root) != HASH_SIZE or len(new_root) != HASH_SIZE:
         return False
     if old == new:
         return not proof and old_root == new_root

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
@@ -39,7 +39,7 @@ PROBLEM = "application/problem+json"
 ENTRIES = "/api/v1/audit/entries"
 KEY_URL = "/.well-known/governance-audit-key.json"
 
-_SERVICE_1 = {"actor_type": "service", "actor_id": "key_fict01"}
+_SERVICE_1: dict[str, Any] = {"actor_type": "service", "actor_id": "key_fict01"}
 
 #: The log most tests read: seq -> what happened, at 08:00 + seq hours (UTC).
 STORY = (
@@ -222,7 +222,7 @@ def _leaves(reader: Any) -> list[bytes]:
 
 # -- who may read ----------------------------------------------------------------------------
 
-ALL_READS = [
+ALL_READS = (
     ENTRIES,
     f"{ENTRIES}/0",
     f"{ENTRIES}/0/proof",
@@ -230,33 +230,55 @@ ALL_READS = [
     "/api/v1/audit/checkpoints",
     "/api/v1/audit/checkpoints/latest",
     "/api/v1/audit/export",
-]
-
-
-@pytest.mark.parametrize("path", ALL_READS)
-def test_unauthenticated_read_is_401(client: FlaskClient, story: None, path: str) -> None:
-    _assert_problem(client.get(path), 401, "unauthenticated")
-
-
-@pytest.mark.parametrize("path", ALL_READS)
-def test_service_without_audit_proof_is_403(as_service: Any, story: None, path: str) -> None:
-    service = as_service([])  # the default permissions: catalog:read, portal-links:issue
-
-    _assert_problem(service.get(path), 403, "forbidden")
-
-
-@pytest.mark.parametrize("path", ALL_READS)
-def test_operator_without_audit_read_is_403(as_operator: Any, story: None, path: str) -> None:
-    _assert_problem(as_operator("marketing", "customer_service").get(path), 403, "forbidden")
-
-
-@pytest.mark.parametrize(
-    "path", [ENTRIES, f"{ENTRIES}/0", "/api/v1/audit/export", "/api/v1/audit/checkpoints"]
+    "/api/v1/audit/export?format=csv",
 )
-def test_service_with_audit_proof_never_reads_entry_contents(
-    prover: Any, story: None, path: str
+
+
+def _refusals(reader: Any, paths: Sequence[str], status: int, slug: str) -> dict[str, Any]:
+    """Each path that did not answer ``status`` / ``slug``, with what it answered instead."""
+    wrong = {}
+    for path in paths:
+        resp = reader.get(path)
+        body = resp.get_json(silent=True) or {}
+        if (resp.status_code, resp.mimetype, body.get("type")) != (
+            status,
+            PROBLEM,
+            f"/problems/{slug}",
+        ):
+            wrong[path] = (resp.status_code, body.get("type"))
+    return wrong
+
+
+def test_unauthenticated_reads_are_401(
+    client: FlaskClient, story: None, sign_checkpoint: Any
 ) -> None:
-    _assert_problem(prover.get(path), 403, "forbidden")
+    sign_checkpoint()
+
+    assert _refusals(client, ALL_READS, 401, "unauthenticated") == {}
+
+
+def test_service_without_audit_proof_is_403_everywhere(
+    as_service: Any, story: None, sign_checkpoint: Any
+) -> None:
+    sign_checkpoint()
+    service = as_service([])  # the default grant: catalog:read, portal-links:issue
+
+    assert _refusals(service, ALL_READS, 403, "forbidden") == {}
+
+
+def test_operator_without_audit_read_is_403_everywhere(
+    as_operator: Any, story: None, sign_checkpoint: Any
+) -> None:
+    sign_checkpoint()
+    operator = as_operator("marketing", "customer_service", "analyst", "admin")
+
+    assert _refusals(operator, ALL_READS, 403, "forbidden") == {}
+
+
+def test_service_with_audit_proof_never_reads_entry_contents(prover: Any, story: None) -> None:
+    paths = [ENTRIES, f"{ENTRIES}/0", "/api/v1/audit/export", "/api/v1/audit/checkpoints"]
+
+    assert _refusals(prover, paths, 403, "forbidden") == {}
 
 
 def test_service_with_audit_proof_gets_the_checkpoint_and_proofs(
@@ -279,11 +301,28 @@ def test_service_with_audit_proof_gets_the_checkpoint_and_proofs(
 # -- filters ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("params", "expected"),
-    [
+def _filter_mismatches(
+    reader: Any, table: Sequence[tuple[dict[str, str], list[int]]]
+) -> list[tuple[dict[str, str], list[int], Any]]:
+    """Rows of ``table`` (query, expected seqs) whose one page differs from the expected."""
+    wrong = []
+    for params, expected in table:
+        resp = reader.get(ENTRIES, query_string=params)
+        body = resp.get_json()
+        got = (
+            [item["seq"] for item in body["items"]]
+            if resp.status_code == 200 and body["next"] is None
+            else (resp.status_code, body)
+        )
+        if got != expected:
+            wrong.append((params, expected, got))
+    return wrong
+
+
+def test_dpo_filters_by_time_with_offsets_converted_to_utc(as_dpo: Any, story: None) -> None:
+    table = [
         ({}, [7, 6, 5, 4, 3, 2, 1, 0]),
-        # Offsets are converted to UTC: 11:00+01:00 is 10:00Z, 08:30-05:00 is 13:30Z.
+        # 11:00+01:00 is 10:00Z (entry 2); 08:30-05:00 is 13:30Z (after entry 5).
         ({"since": "2026-11-25T11:00:00+01:00"}, [7, 6, 5, 4, 3, 2]),
         ({"until": "2026-11-25T08:30:00-05:00"}, [5, 4, 3, 2, 1, 0]),
         (
@@ -293,34 +332,53 @@ def test_service_with_audit_proof_gets_the_checkpoint_and_proofs(
         ({"since": "2026-11-25T12:00:00Z"}, [7, 6, 5, 4]),  # inclusive
         ({"until": "2026-11-25T12:00:00+00:00"}, [3, 2, 1, 0]),  # exclusive
         ({"since": "2026-11-25T12:00:00.000001Z"}, [7, 6, 5]),
+        ({"since": "2026-11-25T21:00:00+09:00"}, [7, 6, 5, 4]),  # 12:00Z
         ({"since": "2026-11-26T00:00:00Z"}, []),
         ({"until": "2026-11-25T07:00:00Z"}, []),
         ({"since": "2026-11-25T12:00:00Z", "until": "2026-11-25T12:00:00Z"}, []),
+    ]
+
+    assert _filter_mismatches(as_dpo, table) == []
+
+
+def test_dpo_filters_by_actor_type_and_id_together_or_alone(as_dpo: Any, story: None) -> None:
+    table = [
         ({"actor_type": "service", "actor_id": "key_fict01"}, [6, 2, 0]),
         ({"actor_type": "service"}, [6, 3, 2, 0]),
         ({"actor_id": "key_fict01"}, [6, 2, 0]),
         ({"actor_type": "subject", "actor_id": ALICE}, [1]),
         ({"actor_type": "operator", "actor_id": "7"}, [4]),
+        ({"actor_type": "operator", "actor_id": "key_fict01"}, []),
         ({"actor_type": "partner"}, []),
+    ]
+
+    assert _filter_mismatches(as_dpo, table) == []
+
+
+def test_dpo_filters_by_subject_purpose_action_and_decision(as_dpo: Any, story: None) -> None:
+    table = [
         ({"subject": ALICE}, [6, 1, 0]),
         ({"subject": CAROL}, []),
         ({"purpose": "analytics"}, [7, 6, 3]),
         ({"action": "profile.read"}, [6, 3, 2, 0]),
+        ({"decision": "allow"}, [7, 5, 4, 3, 1, 0]),
         ({"decision": "deny"}, [2]),
         ({"decision": "error"}, [6]),
+    ]
+
+    assert _filter_mismatches(as_dpo, table) == []
+
+
+def test_dpo_combines_filters_all_of_which_must_match(as_dpo: Any, story: None) -> None:
+    table = [
         ({"action": "profile.read", "purpose": "marketing_push", "decision": "allow"}, [0]),
         ({"subject": BOB, "since": "2026-11-25T10:30:00Z"}, [7, 3]),
         ({"actor_type": "subject", "subject": BOB}, [7]),
         ({"purpose": "analytics", "until": "2026-11-25T15:30:00+01:00"}, [6, 3]),
-    ],
-)
-def test_dpo_filters_entries(
-    as_dpo: Any, story: None, params: dict[str, str], expected: list[int]
-) -> None:
-    resp = as_dpo.get(ENTRIES, query_string=params)
+        ({"subject": ALICE, "decision": "deny"}, []),
+    ]
 
-    assert _seqs(resp) == expected
-    assert resp.get_json()["next"] is None
+    assert _filter_mismatches(as_dpo, table) == []
 
 
 def test_entry_fields_are_shown_as_logged(as_dpo: Any, story: None) -> None:
@@ -378,9 +436,8 @@ def test_next_is_the_last_seq_of_the_page_and_null_at_the_end(
 
 
 def test_filtered_pages_hold_every_match_once(as_dpo: Any, story: None) -> None:
-    pages = _every_page(as_dpo, {"action": "profile.read"}, limit=3)
-
-    assert pages == [[6, 3, 2], [0]]
+    assert _every_page(as_dpo, {"action": "profile.read"}, limit=3) == [[6, 3, 2], [0]]
+    assert _every_page(as_dpo, {"subject": BOB}, limit=1) == [[7], [3], [2]]
 
 
 def test_entries_appended_while_paging_neither_repeat_nor_shift_the_pages(
@@ -390,19 +447,13 @@ def test_entries_appended_while_paging_neither_repeat_nor_shift_the_pages(
     first = as_dpo.get(ENTRIES, query_string={"limit": 4}).get_json()
     append(_filler(5))  # 9-13, newer than every page still to come
 
-    rest = _every_page_from(as_dpo, first["next"], limit=4)
+    second = as_dpo.get(ENTRIES, query_string={"limit": 4, "before": first["next"]}).get_json()
+    third = as_dpo.get(ENTRIES, query_string={"limit": 4, "before": second["next"]}).get_json()
 
     assert [item["seq"] for item in first["items"]] == [8, 7, 6, 5]
-    assert rest == [[4, 3, 2, 1], [0]]
-
-
-def _every_page_from(reader: Any, cursor: str, limit: int) -> list[list[int]]:
-    pages = []
-    while cursor is not None:
-        resp = reader.get(ENTRIES, query_string={"limit": limit, "before": cursor})
-        pages.append(_seqs(resp))
-        cursor = resp.get_json()["next"]
-    return pages
+    assert [item["seq"] for item in second["items"]] == [4, 3, 2, 1]
+    assert [item["seq"] for item in third["items"]] == [0]
+    assert third["next"] is None
 
 
 def test_default_page_size_is_fifty(as_dpo: Any, append: Callable[..., None]) -> None:
@@ -412,6 +463,15 @@ def test_default_page_size_is_fifty(as_dpo: Any, append: Callable[..., None]) ->
 
     assert _seqs(resp) == list(range(50, 0, -1))
     assert resp.get_json()["next"] == "1"
+
+
+def test_before_beyond_the_log_still_finds_the_entries_below_it(as_dpo: Any, story: None) -> None:
+    # Any before up to 2**63 - 1 is accepted; a filter without an index (decision) must not
+    # spend its scan window on positions past the log.
+    resp = as_dpo.get(ENTRIES, query_string={"decision": "deny", "before": str(2**63 - 1)})
+
+    assert _seqs(resp) == [2]
+    assert resp.get_json()["next"] is None
 
 
 def test_before_zero_is_an_empty_final_page(as_dpo: Any, story: None) -> None:
@@ -424,65 +484,118 @@ def test_before_zero_is_an_empty_final_page(as_dpo: Any, story: None) -> None:
 # -- malformed requests ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("params", "field", "slug"),
-    [
+def _not_refused(
+    reader: Any, path: str, table: Sequence[tuple[dict[str, Any], str, str]]
+) -> list[tuple[dict[str, Any], Any]]:
+    """Rows of ``table`` (query, field, problem slug) not answered 422 naming that field."""
+    wrong = []
+    for params, field, slug in table:
+        resp = reader.get(path, query_string=params)
+        body = resp.get_json(silent=True) or {}
+        if (
+            resp.status_code != 422
+            or resp.mimetype != PROBLEM
+            or body.get("type") != f"/problems/{slug}"
+            or field not in body.get("errors", {})
+        ):
+            wrong.append((params, (resp.status_code, body)))
+    return wrong
+
+
+def test_unknown_entry_query_parameters_are_422_and_write_nothing(
+    as_dpo: Any, story: None, db_snapshot: Any
+) -> None:
+    before = db_snapshot()
+    table: list[tuple[dict[str, Any], str, str]] = [
         ({"bogus": "1"}, "bogus", "unknown-field"),
         ({"page": "2"}, "page", "unknown-field"),
+        ({"offset": "10", "limit": "5"}, "offset", "unknown-field"),
+        ({"format": "csv"}, "format", "unknown-field"),  # an export parameter
+    ]
+
+    assert _not_refused(as_dpo, ENTRIES, table) == []
+    assert db_snapshot() == before
+
+
+def test_malformed_times_are_422_and_write_nothing(
+    as_dpo: Any, story: None, db_snapshot: Any
+) -> None:
+    before = db_snapshot()
+    table: list[tuple[dict[str, Any], str, str]] = [
         ({"since": "yesterday"}, "since", "validation-error"),
         ({"since": "2026-11-25T10:00:00"}, "since", "validation-error"),  # no offset
+        ({"until": "2026-11-25"}, "until", "validation-error"),
         ({"until": "2026-13-01T00:00:00Z"}, "until", "validation-error"),
-        ({"since": "9999-12-31T23:00:00-05:00"}, "since", "validation-error"),  # past year 9999
+        ({"since": "2026-11-25T10:00:00+24:00"}, "since", "validation-error"),
+        ({"since": "9999-12-31T23:00:00-05:00"}, "since", "validation-error"),  # UTC: year 10000
+        ({"until": "0001-01-01T00:30:00+01:00"}, "until", "validation-error"),  # UTC: year 0
         (
             {"since": "2026-11-25T12:00:00Z", "until": "2026-11-25T11:00:00Z"},
             "until",
             "validation-error",
         ),
+        (  # reads as later, yet is an hour before since once both are in UTC
+            {"since": "2026-11-25T10:00:00-02:00", "until": "2026-11-25T11:00:00Z"},
+            "until",
+            "validation-error",
+        ),
+    ]
+
+    assert _not_refused(as_dpo, ENTRIES, table) == []
+    assert db_snapshot() == before
+
+
+def test_malformed_page_parameters_are_422_and_write_nothing(
+    as_dpo: Any, story: None, db_snapshot: Any
+) -> None:
+    before = db_snapshot()
+    table: list[tuple[dict[str, Any], str, str]] = [
         ({"limit": "0"}, "limit", "validation-error"),
         ({"limit": "501"}, "limit", "validation-error"),
         ({"limit": "ten"}, "limit", "validation-error"),
         ({"before": "-1"}, "before", "validation-error"),
         ({"before": str(2**63)}, "before", "validation-error"),
         ({"before": "1.5"}, "before", "validation-error"),
+        ({"before": ""}, "before", "validation-error"),
+    ]
+
+    assert _not_refused(as_dpo, ENTRIES, table) == []
+    assert db_snapshot() == before
+
+
+def test_malformed_filter_values_are_422_and_write_nothing(
+    as_dpo: Any, story: None, db_snapshot: Any
+) -> None:
+    before = db_snapshot()
+    table: list[tuple[dict[str, Any], str, str]] = [
         ({"actor_type": "robot"}, "actor_type", "validation-error"),
         ({"actor_id": "key fict"}, "actor_id", "validation-error"),
+        ({"actor_id": ""}, "actor_id", "validation-error"),
         ({"subject": "li.wei@example.com"}, "subject", "validation-error"),
         ({"subject": "sub_short"}, "subject", "validation-error"),
         ({"purpose": "Marketing Push"}, "purpose", "validation-error"),
         ({"action": "Profile.Read"}, "action", "validation-error"),
         ({"decision": "maybe"}, "decision", "validation-error"),
-    ],
-)
-def test_malformed_entry_query_is_422_and_writes_nothing(
-    as_dpo: Any,
-    story: None,
-    db_snapshot: Any,
-    params: dict[str, str],
-    field: str,
-    slug: str,
-) -> None:
-    before = db_snapshot()
+    ]
 
-    resp = as_dpo.get(ENTRIES, query_string=params)
-
-    body = _assert_problem(resp, 422, slug)
-    assert field in body["errors"]
+    assert _not_refused(as_dpo, ENTRIES, table) == []
     assert db_snapshot() == before
 
 
-@pytest.mark.parametrize(
-    "params",
-    [{"format": "xml"}, {"limit": "5"}, {"subject": "sub_short"}, {"since": "2026-11-25"}],
-)
 def test_malformed_export_query_is_422_and_writes_nothing(
-    as_dpo: Any, story: None, db_snapshot: Any, params: dict[str, str]
+    as_dpo: Any, story: None, db_snapshot: Any
 ) -> None:
     before = db_snapshot()
+    table: list[tuple[dict[str, Any], str, str]] = [
+        ({"format": "xml"}, "format", "validation-error"),
+        ({"format": "CSV"}, "format", "validation-error"),
+        ({"limit": "5"}, "limit", "unknown-field"),
+        ({"before": "5"}, "before", "unknown-field"),
+        ({"subject": "sub_short"}, "subject", "validation-error"),
+        ({"since": "2026-11-25"}, "since", "validation-error"),
+    ]
 
-    resp = as_dpo.get("/api/v1/audit/export", query_string=params)
-
-    body = _assert_problem(resp, 422, "unknown-field" if "limit" in params else "validation-error")
-    assert set(body["errors"]) == set(params)
+    assert _not_refused(as_dpo, "/api/v1/audit/export", table) == []
     assert db_snapshot() == before
 
 
@@ -497,6 +610,7 @@ def test_customer_lists_only_entries_about_themselves(as_subject: Any, story: No
     assert _seqs(alice.get(ENTRIES, query_string={"action": "profile.read"})) == [6, 0]
     assert _seqs(alice.get(ENTRIES, query_string={"purpose": "analytics"})) == [6]
     assert _seqs(alice.get(ENTRIES, query_string={"actor_id": "key_fict01"})) == [6, 0]
+    assert _seqs(alice.get(ENTRIES, query_string={"since": "2026-11-25T09:00:00Z"})) == [6, 1]
 
 
 def test_customer_pages_stay_confined_to_themselves(as_subject: Any, story: None) -> None:
@@ -514,15 +628,18 @@ def test_customer_asking_for_another_subject_is_403(
     assert db_snapshot() == before
 
 
-@pytest.mark.parametrize("seq", [2, 3, 4, 5, 7])  # Bob's, and entries about no one
 def test_another_subjects_entry_and_proof_are_404_to_a_customer(
-    as_subject: Any, story: None, sign_checkpoint: Any, seq: int
+    as_subject: Any, story: None, sign_checkpoint: Any
 ) -> None:
     sign_checkpoint()
     alice = as_subject(ALICE)
+    others = [2, 3, 7, 4, 5]  # Bob's, then entries about no one
 
-    _assert_problem(alice.get(f"{ENTRIES}/{seq}"), 404, "not-found")
-    _assert_problem(alice.get(f"{ENTRIES}/{seq}/proof"), 404, "not-found")
+    paths = [f"{ENTRIES}/{seq}" for seq in others] + [f"{ENTRIES}/{seq}/proof" for seq in others]
+
+    assert _refusals(alice, paths, 404, "not-found") == {}
+    assert alice.get(f"{ENTRIES}/0").status_code == 200  # her own
+    assert alice.get(f"{ENTRIES}/0/proof").status_code == 200
 
 
 def test_customer_without_any_entry_sees_an_empty_list(as_subject: Any, story: None) -> None:
@@ -532,13 +649,15 @@ def test_customer_without_any_entry_sees_an_empty_list(as_subject: Any, story: N
     assert resp.get_json()["next"] is None
 
 
-@pytest.mark.parametrize(
-    "path", ["/api/v1/audit/export", "/api/v1/audit/export?format=csv", "/api/v1/audit/checkpoints"]
-)
-def test_customer_cannot_export_or_list_checkpoints(
-    as_subject: Any, story: None, path: str
-) -> None:
-    _assert_problem(as_subject(ALICE).get(path), 403, "forbidden")
+def test_customer_cannot_export_or_list_checkpoints(as_subject: Any, story: None) -> None:
+    paths = [
+        "/api/v1/audit/export",
+        "/api/v1/audit/export?format=csv",
+        f"/api/v1/audit/export?subject={ALICE}",
+        "/api/v1/audit/checkpoints",
+    ]
+
+    assert _refusals(as_subject(ALICE), paths, 403, "forbidden") == {}
 
 
 def test_customer_verifies_their_own_entry_offline(
@@ -560,7 +679,15 @@ def test_customer_verifies_their_own_entry_offline(
 
 
 def _export(reader: Any, **params: Any) -> Any:
-    return reader.get("/api/v1/audit/export", query_string=params)
+    """The export response, read to its end (a stream holds its request open until then)."""
+    resp = reader.get("/api/v1/audit/export", query_string=params)
+    resp.get_data()
+    return resp
+
+
+def _jsonl_seqs(resp: Any) -> list[int]:
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return [json.loads(line)["seq"] for line in resp.get_data(as_text=True).splitlines()]
 
 
 def test_jsonl_export_has_every_match_once_newest_first_as_the_api_shows_it(
@@ -585,18 +712,21 @@ def test_export_defaults_to_jsonl_of_the_whole_log(as_dpo: Any, story: None) -> 
     resp = _export(as_dpo)
 
     assert resp.mimetype == "application/x-ndjson"
-    assert [json.loads(line)["seq"] for line in resp.get_data(as_text=True).splitlines()] == list(
-        range(7, -1, -1)
+    assert _jsonl_seqs(resp) == [7, 6, 5, 4, 3, 2, 1, 0]
+
+
+def test_export_applies_every_filter_and_the_time_range_with_offsets(
+    as_dpo: Any, story: None
+) -> None:
+    in_range = _jsonl_seqs(
+        _export(as_dpo, since="2026-11-25T11:00:00+01:00", until="2026-11-25T08:30:00-05:00")
     )
+    combined = _jsonl_seqs(_export(as_dpo, actor_type="service", decision="allow"))
+    nothing = _export(as_dpo, format="csv", until="2026-11-25T07:00:00Z").get_data(as_text=True)
 
-
-def test_export_applies_the_time_range_with_offsets(as_dpo: Any, story: None) -> None:
-    resp = _export(
-        as_dpo, since="2026-11-25T11:00:00+01:00", until="2026-11-25T08:30:00-05:00", format="csv"
-    )
-
-    rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True))))
-    assert [row[0] for row in rows[1:]] == ["5", "4", "3", "2"]
+    assert in_range == [5, 4, 3, 2]
+    assert combined == [3, 0]
+    assert nothing == ",".join(CSV_HEADER) + "\r\n"
 
 
 def test_export_streams_batch_by_batch(
@@ -622,22 +752,25 @@ def test_export_of_a_sparse_filter_over_many_batches_has_each_match_once(
     as_dpo: Any, append: Callable[..., None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(query, "EXPORT_BATCH", 3)
-    drafts = [
-        EntryDraft(
-            action="test.event",
-            actor_type="system",
-            actor_id="tests",
-            decision="deny" if i % 4 == 1 else "allow",
-            details={"n": i},
-        )
-        for i in range(30)
-    ]
-    append(drafts)
+    append(
+        [
+            EntryDraft(
+                action="test.event",
+                actor_type="system",
+                actor_id="tests",
+                decision="deny" if i % 4 == 1 else "allow",
+                details={"n": i},
+            )
+            for i in range(30)
+        ]
+    )
 
-    resp = _export(as_dpo, decision="deny")
+    jsonl = _export(as_dpo, decision="deny")
+    csv_text = _export(as_dpo, decision="deny", format="csv").get_data(as_text=True)
 
-    seqs = [json.loads(line)["seq"] for line in resp.get_data(as_text=True).splitlines()]
-    assert seqs == [i for i in range(29, -1, -1) if i % 4 == 1]
+    expected = [i for i in range(29, -1, -1) if i % 4 == 1]
+    assert _jsonl_seqs(jsonl) == expected
+    assert [int(row["seq"]) for row in csv.DictReader(io.StringIO(csv_text))] == expected
 
 
 CSV_HEADER = [
@@ -675,9 +808,10 @@ def test_csv_export_has_the_header_and_one_row_per_entry(as_dpo: Any, story: Non
 def test_csv_export_writes_reasons_and_details_as_json_text(as_dpo: Any, story: None) -> None:
     shown = {item["seq"]: item for item in as_dpo.get(ENTRIES).get_json()["items"]}
 
-    resp = _export(as_dpo, format="csv", subject=BOB)
+    by_bob = _export(as_dpo, format="csv", subject=BOB).get_data(as_text=True)
+    errors = _export(as_dpo, format="csv", decision="error").get_data(as_text=True)
 
-    rows = {int(r["seq"]): r for r in csv.DictReader(io.StringIO(resp.get_data(as_text=True)))}
+    rows = {int(r["seq"]): r for r in csv.DictReader(io.StringIO(by_bob))}
     assert sorted(rows) == [2, 3, 7]
     denied = rows[2]
     assert denied["time"] == "2026-11-25T10:00:00.000000Z"
@@ -688,18 +822,23 @@ def test_csv_export_writes_reasons_and_details_as_json_text(as_dpo: Any, story: 
         "deny",
     )
     assert denied["resource"] == ""  # null
-    assert json.loads(denied["reasons"]) == ["consent:withdrawn"]
-    assert json.loads(denied["details"]) == {}
+    assert denied["reasons"] == '["consent:withdrawn"]'
+    assert denied["details"] == "{}"
     assert denied["leaf_hash"].removeprefix("'") == shown[2]["leaf_hash"]
-    detailed = _export(as_dpo, format="csv", decision="error").get_data(as_text=True)
-    (error_row,) = csv.DictReader(io.StringIO(detailed))
+    (error_row,) = csv.DictReader(io.StringIO(errors))
     assert error_row["details"] == '{"count":1,"fields":["mobile"]}'
+    assert json.loads(error_row["details"]) == shown[6]["details"]
 
 
-@pytest.mark.parametrize(
-    ("column", "value", "cell"),
-    [
-        ("resource", '=HYPERLINK("https://evil.example.com","x")', "'="),
+def test_csv_cells_a_spreadsheet_would_run_start_with_a_quote(
+    as_dpo: Any, append: Callable[..., None]
+) -> None:
+    cases = [  # (column, value written, cell in the CSV)
+        (
+            "resource",
+            '=HYPERLINK("https://evil.example.com")',
+            '\'=HYPERLINK("https://evil.example.com")',
+        ),
         ("resource", "+cmd", "'+cmd"),
         ("resource", "-2+3", "'-2+3"),
         ("resource", "@SUM(1,2)", "'@SUM(1,2)"),
@@ -707,26 +846,25 @@ def test_csv_export_writes_reasons_and_details_as_json_text(as_dpo: Any, story: 
         ("resource", "\rfiller", "'\rfiller"),
         ("actor_id", "-svc_fict", "'-svc_fict"),
         ("request_id", "-req-0001", "'-req-0001"),
-        ("resource", "console", "console"),
+        ("resource", "console", "console"),  # harmless cells stay as they are
         ("resource", "a=b", "a=b"),
-    ],
-)
-def test_csv_cells_a_spreadsheet_would_run_start_with_a_quote(
-    as_dpo: Any, append: Callable[..., None], column: str, value: str, cell: str
-) -> None:
-    fields: dict[str, Any] = {"action": "test.event", "actor_type": "service"}
-    fields["actor_id"] = value if column == "actor_id" else "key_fict01"
-    if column != "actor_id":
-        fields[column] = value
-    append([EntryDraft(**fields)])
+        ("resource", "'quoted", "'quoted"),
+    ]
+    base: dict[str, Any] = {
+        "action": "test.event",
+        "actor_type": "service",
+        "actor_id": "key_fict01",
+    }
+    append([EntryDraft(**{**base, column: value}) for column, value, _cell in cases])
 
     resp = _export(as_dpo, format="csv")
 
-    (row,) = csv.DictReader(io.StringIO(resp.get_data(as_text=True), newline=""))
-    assert row[column].startswith(cell)
-    assert row[column].removeprefix("'") == value
-    expected_leaf = as_dpo.get(ENTRIES).get_json()["items"][0]["leaf_hash"]
-    assert row["leaf_hash"] == ("'" + expected_leaf if expected_leaf[0] == "+" else expected_leaf)
+    rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True), newline="")))
+    got = [row[column] for row, (column, _v, _c) in zip(reversed(rows), cases, strict=True)]
+    assert got == [cell for _column, _value, cell in cases]
+    for row, item in zip(rows, as_dpo.get(ENTRIES).get_json()["items"], strict=True):
+        leaf = item["leaf_hash"]  # base64 may start with '+'
+        assert row["leaf_hash"] == ("'" + leaf if leaf.startswith("+") else leaf)
 
 
 # -- one entry -------------------------------------------------------------------------------
@@ -756,10 +894,12 @@ def test_entry_carries_its_canonical_bytes_that_hash_to_its_leaf(as_dpo: Any, st
     }
 
 
-@pytest.mark.parametrize("seq", [8, 1000, 2**63 - 1, 2**63, 10**30])
-def test_entry_beyond_the_log_is_404(as_dpo: Any, story: None, seq: int) -> None:
-    _assert_problem(as_dpo.get(f"{ENTRIES}/{seq}"), 404, "not-found")
-    _assert_problem(as_dpo.get(f"{ENTRIES}/{seq}/proof"), 404, "not-found")
+def test_entry_beyond_the_log_is_404(as_dpo: Any, story: None) -> None:
+    beyond = [8, 1000, 2**63 - 1, 2**63, 10**30]
+
+    paths = [f"{ENTRIES}/{seq}" for seq in beyond] + [f"{ENTRIES}/{seq}/proof" for seq in beyond]
+
+    assert _refusals(as_dpo, paths, 404, "not-found") == {}
 
 
 # -- inclusion proofs ------------------------------------------------------------------------
@@ -772,21 +912,21 @@ def signed_then_grown(story: None, sign_checkpoint: Any, append: Callable[..., N
     append(_filler(5))
 
 
-@pytest.mark.parametrize("seq", [0, 1, 4, 6, 7])
 def test_inclusion_proof_against_the_latest_checkpoint_verifies_offline(
-    as_dpo: Any, signed_then_grown: None, key_set: dict[str, Any], seq: int
+    as_dpo: Any, signed_then_grown: None, key_set: dict[str, Any]
 ) -> None:
-    entry = as_dpo.get(f"{ENTRIES}/{seq}").get_json()
+    for seq in range(8):
+        entry = as_dpo.get(f"{ENTRIES}/{seq}").get_json()
 
-    resp = as_dpo.get(f"{ENTRIES}/{seq}/proof")
+        resp = as_dpo.get(f"{ENTRIES}/{seq}/proof")
 
-    proof = resp.get_json()
-    assert resp.status_code == 200
-    head = _signed_head(key_set, proof["checkpoint"])
-    assert (proof["seq"], proof["tree_size"], head.size) == (seq, 8, 8)
-    assert proof["root_hash"] == checkpoint.b64(head.root)
-    assert proof["leaf_hash"] == entry["leaf_hash"] == checkpoint.b64(_leaf(entry))
-    assert merkle.verify_inclusion(seq, head.size, _leaf(entry), _path(proof), head.root)
+        proof = resp.get_json()
+        assert resp.status_code == 200
+        head = _signed_head(key_set, proof["checkpoint"])
+        assert (proof["seq"], proof["tree_size"], head.size) == (seq, 8, 8)
+        assert proof["root_hash"] == checkpoint.b64(head.root)
+        assert proof["leaf_hash"] == entry["leaf_hash"] == checkpoint.b64(_leaf(entry))
+        assert merkle.verify_inclusion(seq, head.size, _leaf(entry), _path(proof), head.root), seq
 
 
 def test_inclusion_proof_does_not_verify_for_another_entry(
@@ -800,11 +940,7 @@ def test_inclusion_proof_does_not_verify_for_another_entry(
     assert not merkle.verify_inclusion(2, head.size, _leaf(other), _path(proof), head.root)
 
 
-def test_checkpoint_signature_fails_with_another_key(
-    as_dpo: Any, signed_then_grown: None
-) -> None:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
+def test_checkpoint_signature_fails_with_another_key(as_dpo: Any, signed_then_grown: None) -> None:
     stranger = Ed25519PrivateKey.generate().public_key()
 
     cp = as_dpo.get(f"{ENTRIES}/2/proof").get_json()["checkpoint"]
@@ -814,51 +950,47 @@ def test_checkpoint_signature_fails_with_another_key(
     )
 
 
-@pytest.mark.parametrize("seq", [8, 12])
-def test_entry_after_the_latest_checkpoint_is_proved_against_the_current_root(
-    as_dpo: Any, signed_then_grown: None, seq: int
+def test_entries_after_the_latest_checkpoint_are_proved_against_the_current_root(
+    as_dpo: Any, signed_then_grown: None
 ) -> None:
     leaves = _leaves(as_dpo)
-    entry = as_dpo.get(f"{ENTRIES}/{seq}").get_json()
-
-    proof = as_dpo.get(f"{ENTRIES}/{seq}/proof").get_json()
-
     root = merkle.root_of_leaves(leaves)
-    assert proof["checkpoint"] is None
-    assert proof["tree_size"] == 13
-    assert proof["root_hash"] == checkpoint.b64(root)
-    assert merkle.verify_inclusion(seq, 13, _leaf(entry), _path(proof), root)
+
+    for seq in range(8, 13):
+        proof = as_dpo.get(f"{ENTRIES}/{seq}/proof").get_json()
+
+        assert proof["checkpoint"] is None
+        assert proof["tree_size"] == 13
+        assert proof["root_hash"] == checkpoint.b64(root)
+        assert merkle.verify_inclusion(seq, 13, leaves[seq], _path(proof), root), seq
 
 
 def test_before_any_checkpoint_the_proof_is_against_the_current_root(
     as_dpo: Any, story: None
 ) -> None:
     leaves = _leaves(as_dpo)
-    entry = as_dpo.get(f"{ENTRIES}/3").get_json()
+    root = merkle.root_of_leaves(leaves)
 
     proof = as_dpo.get(f"{ENTRIES}/3/proof").get_json()
 
     assert proof["checkpoint"] is None
     assert proof["tree_size"] == 8
-    assert proof["root_hash"] == checkpoint.b64(merkle.root_of_leaves(leaves))
-    assert merkle.verify_inclusion(3, 8, _leaf(entry), _path(proof), merkle.root_of_leaves(leaves))
-
-
-@pytest.mark.parametrize("tree_size", [4, 5, 9, 13])
-def test_inclusion_proof_for_an_explicit_tree_size(
-    as_dpo: Any, signed_then_grown: None, tree_size: int
-) -> None:
-    leaves = _leaves(as_dpo)
-    entry = as_dpo.get(f"{ENTRIES}/3").get_json()
-
-    resp = as_dpo.get(f"{ENTRIES}/3/proof", query_string={"tree_size": tree_size})
-
-    proof = resp.get_json()
-    root = merkle.root_of_leaves(leaves[:tree_size])
-    assert resp.status_code == 200
-    assert (proof["tree_size"], proof["checkpoint"]) == (tree_size, None)
     assert proof["root_hash"] == checkpoint.b64(root)
-    assert merkle.verify_inclusion(3, tree_size, _leaf(entry), _path(proof), root)
+    assert merkle.verify_inclusion(3, 8, leaves[3], _path(proof), root)
+
+
+def test_inclusion_proof_for_an_explicit_tree_size(as_dpo: Any, signed_then_grown: None) -> None:
+    leaves = _leaves(as_dpo)
+
+    for tree_size in (4, 5, 9, 12, 13):
+        resp = as_dpo.get(f"{ENTRIES}/3/proof", query_string={"tree_size": tree_size})
+
+        proof = resp.get_json()
+        root = merkle.root_of_leaves(leaves[:tree_size])
+        assert resp.status_code == 200
+        assert (proof["tree_size"], proof["checkpoint"]) == (tree_size, None)
+        assert proof["root_hash"] == checkpoint.b64(root)
+        assert merkle.verify_inclusion(3, tree_size, leaves[3], _path(proof), root), tree_size
 
 
 def test_explicit_tree_size_of_an_older_checkpoint_comes_with_that_checkpoint(
@@ -877,33 +1009,22 @@ def test_explicit_tree_size_of_an_older_checkpoint_comes_with_that_checkpoint(
     assert merkle.verify_inclusion(5, 8, _leaf(entry), _path(proof), head.root)
 
 
-@pytest.mark.parametrize(
-    ("tree_size", "slug"),
-    [
-        ("3", "validation-error"),  # the entry's own seq: not in that tree
-        ("2", "validation-error"),
-        ("14", "validation-error"),  # beyond the log
-        ("0", "validation-error"),
-        (str(2**63), "validation-error"),
-        ("big", "validation-error"),
-    ],
-)
-def test_tree_size_out_of_range_is_422(
-    as_dpo: Any, signed_then_grown: None, db_snapshot: Any, tree_size: str, slug: str
+def test_tree_size_out_of_range_is_422_and_writes_nothing(
+    as_dpo: Any, signed_then_grown: None, db_snapshot: Any
 ) -> None:
     before = db_snapshot()
+    table: list[tuple[dict[str, Any], str, str]] = [
+        ({"tree_size": "3"}, "tree_size", "validation-error"),  # the entry's own seq
+        ({"tree_size": "2"}, "tree_size", "validation-error"),
+        ({"tree_size": "14"}, "tree_size", "validation-error"),  # beyond the log of 13
+        ({"tree_size": "0"}, "tree_size", "validation-error"),
+        ({"tree_size": str(2**63)}, "tree_size", "validation-error"),
+        ({"tree_size": "big"}, "tree_size", "validation-error"),
+        ({"size": "5"}, "size", "unknown-field"),
+    ]
 
-    resp = as_dpo.get(f"{ENTRIES}/3/proof", query_string={"tree_size": tree_size})
-
-    body = _assert_problem(resp, 422, slug)
-    assert "tree_size" in body["errors"]
+    assert _not_refused(as_dpo, f"{ENTRIES}/3/proof", table) == []
     assert db_snapshot() == before
-
-
-def test_unknown_proof_parameter_is_422(as_dpo: Any, story: None) -> None:
-    resp = as_dpo.get(f"{ENTRIES}/3/proof", query_string={"size": 5})
-
-    _assert_problem(resp, 422, "unknown-field")
 
 
 # -- consistency proofs ----------------------------------------------------------------------
@@ -938,47 +1059,41 @@ def test_consistency_between_two_signed_checkpoints_verifies_offline(
     assert not merkle.verify_consistency(5, 11, new_head.root, new_head.root, path)
 
 
-@pytest.mark.parametrize(("old", "new"), [(0, 11), (11, 11), (0, 0), (1, 2), (4, 8), (7, 9)])
 def test_consistency_between_any_sizes_matches_the_recomputed_roots(
-    as_dpo: Any, two_checkpoints: None, old: int, new: int
+    as_dpo: Any, two_checkpoints: None
 ) -> None:
     leaves = _leaves(as_dpo)
 
-    body = as_dpo.get("/api/v1/audit/consistency", query_string={"old": old, "new": new}).get_json()
+    for old, new in [(0, 11), (11, 11), (0, 0), (1, 2), (4, 8), (7, 9), (3, 11)]:
+        body = as_dpo.get(
+            "/api/v1/audit/consistency", query_string={"old": old, "new": new}
+        ).get_json()
 
-    old_root, new_root = merkle.root_of_leaves(leaves[:old]), merkle.root_of_leaves(leaves[:new])
-    assert body["old_root"] == checkpoint.b64(old_root)
-    assert body["new_root"] == checkpoint.b64(new_root)
-    path = [checkpoint.unb64(h) for h in body["proof"]]
-    assert merkle.verify_consistency(old, new, old_root, new_root, path)
+        old_root = merkle.root_of_leaves(leaves[:old])
+        new_root = merkle.root_of_leaves(leaves[:new])
+        assert (body["old_root"], body["new_root"]) == (
+            checkpoint.b64(old_root),
+            checkpoint.b64(new_root),
+        ), (old, new)
+        path = [checkpoint.unb64(h) for h in body["proof"]]
+        assert merkle.verify_consistency(old, new, old_root, new_root, path), (old, new)
 
 
-@pytest.mark.parametrize(
-    ("params", "field", "slug"),
-    [
-        ({"old": 5, "new": 12}, "new", "validation-error"),  # beyond the log
+def test_malformed_consistency_query_is_422_and_writes_nothing(
+    as_dpo: Any, two_checkpoints: None, db_snapshot: Any
+) -> None:
+    before = db_snapshot()
+    table: list[tuple[dict[str, Any], str, str]] = [
+        ({"old": 5, "new": 12}, "new", "validation-error"),  # beyond the log of 11
         ({"old": 6, "new": 5}, "old", "validation-error"),
         ({"old": 5}, "new", "validation-error"),
         ({"new": 5}, "old", "validation-error"),
         ({"old": -1, "new": 5}, "old", "validation-error"),
         ({"old": "x", "new": 5}, "old", "validation-error"),
         ({"old": 1, "new": 5, "tree_size": 5}, "tree_size", "unknown-field"),
-    ],
-)
-def test_malformed_consistency_query_is_422(
-    as_dpo: Any,
-    two_checkpoints: None,
-    db_snapshot: Any,
-    params: dict[str, Any],
-    field: str,
-    slug: str,
-) -> None:
-    before = db_snapshot()
+    ]
 
-    resp = as_dpo.get("/api/v1/audit/consistency", query_string=params)
-
-    body = _assert_problem(resp, 422, slug)
-    assert field in body["errors"]
+    assert _not_refused(as_dpo, "/api/v1/audit/consistency", table) == []
     assert db_snapshot() == before
 
 
@@ -986,6 +1101,7 @@ def test_customer_gets_consistency_proofs(as_subject: Any, two_checkpoints: None
     resp = as_subject(ALICE).get("/api/v1/audit/consistency", query_string={"old": 5, "new": 11})
 
     assert resp.status_code == 200
+    assert resp.get_json()["new"] == 11
 
 
 # -- checkpoints -----------------------------------------------------------------------------
@@ -996,7 +1112,7 @@ def test_latest_checkpoint_is_404_before_any_is_signed(as_dpo: Any, story: None)
 
 
 def test_latest_checkpoint_is_the_newest_signed_head(
-    as_dpo: Any, two_checkpoints: None, key_set: dict[str, Any], app: Flask
+    as_dpo: Any, two_checkpoints: None, key_set: dict[str, Any]
 ) -> None:
     resp = as_dpo.get("/api/v1/audit/checkpoints/latest")
 
@@ -1038,14 +1154,15 @@ def test_checkpoints_without_any_is_an_empty_final_page(as_dpo: Any) -> None:
     assert as_dpo.get("/api/v1/audit/checkpoints").get_json() == {"items": [], "next": None}
 
 
-@pytest.mark.parametrize(
-    ("params", "slug"),
-    [({"limit": 0}, "validation-error"), ({"before": -1}, "validation-error"), ({"x": 1}, "unknown-field")],
-)
-def test_malformed_checkpoints_query_is_422(
-    as_dpo: Any, params: dict[str, Any], slug: str
-) -> None:
-    _assert_problem(as_dpo.get("/api/v1/audit/checkpoints", query_string=params), 422, slug)
+def test_malformed_checkpoints_query_is_422(as_dpo: Any) -> None:
+    table: list[tuple[dict[str, Any], str, str]] = [
+        ({"limit": 0}, "limit", "validation-error"),
+        ({"limit": 501}, "limit", "validation-error"),
+        ({"before": -1}, "before", "validation-error"),
+        ({"since": "2026-11-25T10:00:00Z"}, "since", "unknown-field"),
+    ]
+
+    assert _not_refused(as_dpo, "/api/v1/audit/checkpoints", table) == []
 
 
 # -- the public key --------------------------------------------------------------------------

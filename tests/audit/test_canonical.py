@@ -325,8 +325,9 @@ def test_entry_bytes_are_jcs_of_the_entry_with_format_version_1() -> None:
 
 
 def test_reasons_and_details_texts_are_embedded_verbatim() -> None:
-    details = '{"z":1,"a":"x"}'  # not sorted: embedded as it is, never re-parsed
-    reasons = '["b:code","a:code"]'
+    # Neither is canonical, so re-serialising them would show: they are embedded as given.
+    details = '{"z":1, "a":"x"}'
+    reasons = '[ "consent:withdrawn","purpose:unknown"]'
 
     out = canonical.entry_bytes(**{**ENTRY, "reasons": reasons, "details": details})
 
@@ -344,19 +345,26 @@ def test_reasons_and_details_may_be_given_as_text_or_bytes() -> None:
 
 
 @PROPERTY
-@given(position=st.integers(min_value=0), bit=st.integers(min_value=0, max_value=6))
-def test_a_changed_byte_in_the_stored_details_changes_the_entry_bytes(
-    position: int, bit: int
+@given(
+    field=st.sampled_from(["reasons", "details"]),
+    position=st.integers(min_value=0),
+    bit=st.integers(min_value=0, max_value=6),
+)
+def test_a_changed_byte_in_stored_reasons_or_details_changes_the_entry_bytes(
+    field: str, position: int, bit: int
 ) -> None:
-    details = b'{"count":1204,"purpose":"marketing_push","ok":true}'
-    i = position % len(details)
-    changed = details[:i] + bytes([details[i] ^ (1 << bit)]) + details[i + 1 :]
+    stored = {
+        "reasons": b'["consent:withdrawn","purpose:unknown"]',
+        "details": b'{"count":1204,"ok":true,"purpose":"marketing_push"}',
+    }[field]
+    i = position % len(stored)
+    changed = stored[:i] + bytes([stored[i] ^ (1 << bit)]) + stored[i + 1 :]
 
-    before = canonical.entry_bytes(**{**ENTRY, "details": details})
-    after = canonical.entry_bytes(**{**ENTRY, "details": changed})
+    before = canonical.entry_bytes(**{**ENTRY, field: stored})
+    after = canonical.entry_bytes(**{**ENTRY, field: changed})
 
     assert after != before
-    assert changed in after
+    assert b'"%s":%s,' % (field.encode(), changed) in after
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ select known positions. Subjects, actors and purposes are invented.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import pytest
@@ -101,7 +101,7 @@ def test_filter_is_indexed_only_when_an_index_narrows_it(
 class FakeLog:
     """Entries at some positions only (others archived), times as fixed-width text."""
 
-    def __init__(self, times: Sequence[int], missing: set[int] = frozenset()) -> None:  # type: ignore[assignment]
+    def __init__(self, times: Sequence[int], missing: Collection[int] = ()) -> None:
         self.stored = {seq: f"{t:06d}" for seq, t in enumerate(times) if seq not in missing}
         self.calls: list[int] = []
 
@@ -196,9 +196,8 @@ def eight_hours(db: Session) -> Session:
     return db
 
 
-@pytest.mark.parametrize(
-    ("since", "until", "expected"),
-    [
+def test_seq_range_turns_a_time_range_into_positions(eight_hours: Session) -> None:
+    table = [  # (since, until, expected)
         (None, None, SeqRange(0, None)),
         (_at(-1), None, SeqRange(0, None)),  # since before the oldest
         (_at(3), None, SeqRange(3, None)),  # exactly entry 3's time: inclusive
@@ -212,12 +211,11 @@ def eight_hours(db: Session) -> Session:
         (None, _at(7.5), SeqRange(0, None)),  # until after the newest: open stop
         (_at(2), _at(5), SeqRange(2, 5)),
         (_at(1.5), _at(100), SeqRange(2, None)),
-    ],
-)
-def test_seq_range_turns_a_time_range_into_positions(
-    eight_hours: Session, since: str | None, until: str | None, expected: SeqRange
-) -> None:
-    assert seq_range(eight_hours, since, until) == expected
+    ]
+
+    got = [(since, until, seq_range(eight_hours, since, until)) for since, until, _ in table]
+
+    assert got == table
 
 
 def test_seq_range_on_an_empty_log_is_open(db: Session) -> None:
@@ -365,6 +363,20 @@ def test_scan_window_zero_means_no_window(sparse_denials: Session) -> None:
     assert page.next_before is None
 
 
+def test_scan_window_starts_at_the_newest_entry_when_before_is_beyond_the_log(
+    sparse_denials: Session,
+) -> None:
+    # The API accepts any before up to 2**63 - 1. Positions past the log hold nothing, so
+    # a window spent on them finds nothing: the first window should end at the newest
+    # entry (as it does without before), not at before.
+    page = entries_page(
+        sparse_denials, EntryFilter(decision="deny"), before=1_000_000, limit=10, scan_window=5
+    )
+
+    assert _seqs(page.rows) == [28]
+    assert page.next_before == 25
+
+
 def test_scan_window_counts_from_the_time_range_stop(eight_hours: Session) -> None:
     filters = EntryFilter(action="test.event", until=_at(6))  # entries 0-5
 
@@ -374,26 +386,7 @@ def test_scan_window_counts_from_the_time_range_stop(eight_hours: Session) -> No
     assert page.next_before == 4
 
 
-@pytest.mark.parametrize(
-    ("filters", "expected"),
-    [
-        (EntryFilter(actor_type="service", actor_id="key_fict01"), [6, 2, 0]),
-        (EntryFilter(actor_type="service"), [6, 3, 2, 0]),
-        (EntryFilter(actor_id="key_fict01"), [6, 2, 0]),
-        (EntryFilter(subject=BOB), [7, 3, 2]),
-        (EntryFilter(purpose="analytics"), [7, 6, 3]),
-        (EntryFilter(action="profile.read"), [6, 3, 2, 0]),
-        (EntryFilter(decision="deny"), [2]),
-        (EntryFilter(action="profile.read", purpose="marketing_push", decision="allow"), [0]),
-        (EntryFilter(subject=BOB, since=_at(2.5)), [7, 3]),
-        (EntryFilter(actor_type="subject", subject=BOB), [7]),
-        (EntryFilter(subject=ALICE, until=_at(1)), [0]),
-        (EntryFilter(decision="error", purpose="marketing_push"), []),
-    ],
-)
-def test_entries_page_applies_every_filter_given(
-    db: Session, filters: EntryFilter, expected: list[int]
-) -> None:
+def test_entries_page_applies_every_filter_given(db: Session) -> None:
     service_1 = {"actor_type": "service", "actor_id": "key_fict01"}
     _append_hourly(
         db,
@@ -433,9 +426,27 @@ def test_entries_page_applies_every_filter_given(
         ],
     )
 
-    rows = [seq for page in _follow(db, filters, limit=2) for seq in _seqs(page.rows)]
+    table = [
+        (EntryFilter(actor_type="service", actor_id="key_fict01"), [6, 2, 0]),
+        (EntryFilter(actor_type="service"), [6, 3, 2, 0]),
+        (EntryFilter(actor_id="key_fict01"), [6, 2, 0]),
+        (EntryFilter(subject=BOB), [7, 3, 2]),
+        (EntryFilter(purpose="analytics"), [7, 6, 3]),
+        (EntryFilter(action="profile.read"), [6, 3, 2, 0]),
+        (EntryFilter(decision="deny"), [2]),
+        (EntryFilter(action="profile.read", purpose="marketing_push", decision="allow"), [0]),
+        (EntryFilter(subject=BOB, since=_at(2.5)), [7, 3]),
+        (EntryFilter(actor_type="subject", subject=BOB), [7]),
+        (EntryFilter(subject=ALICE, until=_at(1)), [0]),
+        (EntryFilter(decision="error", purpose="marketing_push"), []),
+    ]
 
-    assert rows == expected
+    got = [
+        (filters, [seq for page in _follow(db, filters, limit=2) for seq in _seqs(page.rows)])
+        for filters, _expected in table
+    ]
+
+    assert got == table
 
 
 # -- iter_entries ----------------------------------------------------------------------------

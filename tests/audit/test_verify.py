@@ -23,6 +23,7 @@ from audit.log import GENESIS_CHAIN, CheckpointInfo, chain_next, row_bytes
 from audit.verify import ROW_COLUMNS, Failure, LogVerifier, Start, VerificationFailed
 
 SIZE = 20
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT_SIZES = (8, 16, 20)
 
 
@@ -448,3 +449,58 @@ def test_verify_reports_progress_over_every_row(log: Any, app: Flask, engine: An
     report = verify_database(engine, keys, progress=seen.append, total=totals.append)
     assert report.ok
     assert totals == [SIZE] and sum(seen) == SIZE
+
+
+VERIFY_ON_A_TERMINAL = r"""
+import json, sys
+from governance import create_app
+from audit.cli import verify_command
+
+app = create_app(json.loads(sys.argv[1]))
+with app.app_context():
+    verify_command.main(args=sys.argv[2:], prog_name="governance audit verify")
+"""
+
+
+def _run_on_a_terminal(config: dict[str, Any], *args: str) -> tuple[int, str]:
+    """Run ``audit verify ARGS`` with a pseudo-terminal as its output; (exit code, output)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    primary, secondary = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TERM": "xterm", "COLUMNS": "100"}
+    env.pop("GOVERNANCE_TEST_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", VERIFY_ON_A_TERMINAL, json.dumps(config), *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=secondary,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the terminal closed: the child is done
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    return proc.wait(timeout=120), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_verify_shows_a_progress_bar_on_a_terminal_only(
+    log: Any, child_config: dict[str, Any], audit_cli: Any
+) -> None:
+    code, shown = _run_on_a_terminal(child_config, "--no-record")
+    assert code == 0, shown
+    assert "verifying" in shown and "━" in shown  # the bar, drawn on the terminal
+    assert "audit log verified: entries 0..19" in shown
+    piped = audit_cli("verify", "--no-record")  # not a terminal: no bar
+    assert piped.exit_code == 0
+    assert "verifying" not in piped.output and "━" not in piped.output

@@ -196,8 +196,9 @@ def entries_page(
     upper = min(bounds) if bounds else None
     window_low = lower
     if not filters.indexed and scan_window > 0:
-        if upper is None:
-            upper = log_size(session)
+        # The window ends at the newest entry, however far beyond it ``before`` points.
+        size = log_size(session)
+        upper = size if upper is None else min(upper, size)
         window_low = max(lower, upper - scan_window)
     if upper is not None and upper <= lower:
         return EntryPage([], None)

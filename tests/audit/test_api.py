@@ -276,7 +276,7 @@ def test_operator_without_audit_read_is_403_everywhere(
 
 
 def test_service_with_audit_proof_never_reads_entry_contents(prover: Any, story: None) -> None:
-    paths = [ENTRIES, f"{ENTRIES}/0", "/api/v1/audit/export", "/api/v1/audit/checkpoints"]
+    paths = [ENTRIES, f"{ENTRIES}/0", "/api/v1/audit/export"]
 
     assert _refusals(prover, paths, 403, "forbidden") == {}
 
@@ -649,12 +649,11 @@ def test_customer_without_any_entry_sees_an_empty_list(as_subject: Any, story: N
     assert resp.get_json()["next"] is None
 
 
-def test_customer_cannot_export_or_list_checkpoints(as_subject: Any, story: None) -> None:
+def test_customer_cannot_export(as_subject: Any, story: None) -> None:
     paths = [
         "/api/v1/audit/export",
         "/api/v1/audit/export?format=csv",
         f"/api/v1/audit/export?subject={ALICE}",
-        "/api/v1/audit/checkpoints",
     ]
 
     assert _refusals(as_subject(ALICE), paths, 403, "forbidden") == {}
@@ -1238,3 +1237,39 @@ def test_openapi_document_lists_the_audit_paths(client: FlaskClient) -> None:
     export_types = set(paths["/api/v1/audit/export"]["get"]["responses"]["200"]["content"])
     assert export_types == {"application/x-ndjson", "text/csv"}
     assert paths[KEY_URL]["get"]["security"] == []
+
+
+def test_witnesses_list_the_checkpoints(
+    prover: Any, as_subject: Any, two_checkpoints: None, key_set: dict[str, Any]
+) -> None:
+    for reader in (prover, as_subject(ALICE)):
+        resp = reader.get("/api/v1/audit/checkpoints")
+        assert resp.status_code == 200
+        items = resp.get_json()["items"]
+        assert len(items) == 2
+        assert [_signed_head(key_set, cp).size for cp in items] == [
+            items[0]["tree_size"],
+            items[1]["tree_size"],
+        ]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"{ENTRIES}?decision=deny&decision=error",
+        f"{ENTRIES}?limit=5&limit=6",
+        "/api/v1/audit/export?format=csv&format=jsonl",
+        "/api/v1/audit/consistency?old=1&old=2&new=3",
+        f"{ENTRIES}/0/proof?tree_size=3&tree_size=4",
+        "/api/v1/audit/checkpoints?before=5&before=6",
+    ],
+)
+def test_a_parameter_given_twice_is_refused_not_narrowed(
+    as_dpo: Any, story: None, path: str
+) -> None:
+    resp = as_dpo.get(path)
+    assert resp.status_code == 422
+    body = resp.get_json()
+    assert body["type"] == "/problems/validation-error"
+    name = path.split("?")[1].split("=")[0]
+    assert body["errors"] == {name: ["Give this parameter once."]}

@@ -519,7 +519,8 @@ def create_checkpoint(session: Session, signer: Signer) -> tuple[CheckpointInfo,
     return _write_checkpoint(conn, head, signer, moment), True
 
 
-def _info(row: Any) -> CheckpointInfo:
+def checkpoint_info(row: Any) -> CheckpointInfo:
+    """A checkpoint from its stored row."""
     return CheckpointInfo(
         id=row.id,
         tree_size=row.tree_size,
@@ -536,24 +537,13 @@ def latest_checkpoint(session: Session) -> CheckpointInfo | None:
     """The newest checkpoint, or None."""
     c = CHECKPOINTS
     row = session.execute(select(c).order_by(c.c.id.desc()).limit(1)).first()
-    return None if row is None else _info(row)
-
-
-def checkpoints(
-    session: Session, *, before_id: int | None = None, limit: int = 100
-) -> list[CheckpointInfo]:
-    """Checkpoints, newest first, keyset-paged by id."""
-    c = CHECKPOINTS
-    query = select(c).order_by(c.c.id.desc()).limit(limit)
-    if before_id is not None:
-        query = query.where(c.c.id < before_id)
-    return [_info(row) for row in session.execute(query)]
+    return None if row is None else checkpoint_info(row)
 
 
 def all_checkpoints(conn: Connection | Session) -> list[CheckpointInfo]:
     """Every checkpoint, oldest first (verification)."""
     c = CHECKPOINTS
-    return [_info(row) for row in conn.execute(select(c).order_by(c.c.tree_size, c.c.id))]
+    return [checkpoint_info(row) for row in conn.execute(select(c).order_by(c.c.tree_size, c.c.id))]
 
 
 # -- reading heads and proofs ---------------------------------------------------------------

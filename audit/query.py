@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, bindparam, select
 from sqlalchemy.orm import Session
 
-from audit.log import CheckpointInfo, log_size
+from audit.log import CheckpointInfo, checkpoint_info, log_size
 from audit.models import CHECKPOINTS, ENTRIES
 
 #: At most this many entries are examined by one page whose filters have no index.
@@ -254,19 +254,6 @@ def iter_entries(
 # -- checkpoints -----------------------------------------------------------------------------
 
 
-def _checkpoint(row: Any) -> CheckpointInfo:
-    return CheckpointInfo(
-        id=row.id,
-        tree_size=row.tree_size,
-        root_hash=bytes(row.root_hash),
-        chain_hash=bytes(row.chain_hash),
-        signed_at=row.signed_at,
-        key_id=row.key_id,
-        body=bytes(row.body),
-        signature=bytes(row.signature),
-    )
-
-
 def checkpoints_page(
     session: Session, *, before_id: int | None = None, limit: int = 50
 ) -> tuple[list[CheckpointInfo], int | None]:
@@ -277,7 +264,7 @@ def checkpoints_page(
     statement = select(c).order_by(c.c.id.desc()).limit(limit + 1)
     if before_id is not None:
         statement = statement.where(c.c.id < before_id)
-    found = [_checkpoint(row) for row in session.execute(statement)]
+    found = [checkpoint_info(row) for row in session.execute(statement)]
     if len(found) > limit:
         del found[limit:]
         return found, found[-1].id
@@ -288,4 +275,4 @@ def checkpoint_of_size(session: Session, tree_size: int) -> CheckpointInfo | Non
     """The checkpoint that signed the tree of ``tree_size`` entries, if one did."""
     c = CHECKPOINTS
     row = session.execute(select(c).where(c.c.tree_size == tree_size)).first()
-    return None if row is None else _checkpoint(row)
+    return None if row is None else checkpoint_info(row)

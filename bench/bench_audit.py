@@ -59,7 +59,7 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Metric, benchmark
+from bench.harness import Metric, benchmark, instance_config
 
 APPEND_RATE_LIMIT = 5_000.0  # entries/s, one commit per entry
 PLAIN_RATIO_LIMIT = 2.0  # plain INSERT rate / append rate
@@ -82,19 +82,7 @@ def _env_int(name: str, default: int) -> int:
 
 
 def _config(folder: Path) -> dict[str, Any]:
-    return {
-        "ENV": "development",
-        "INSTANCE_PATH": str(folder),
-        "DATABASE_URL": f"sqlite:///{folder / 'bench.sqlite3'}",
-        # Keys of this instance only, whatever the environment points at.
-        "KEY_DIR": str(folder / "keys"),
-        "SECRET_KEY_FILE": None,
-        "KEK_FILE": None,
-        "BLIND_INDEX_KEY_FILE": None,
-        "PORTAL_LINK_KEY_FILE": None,
-        "AUDIT_SIGNING_KEY_FILE": None,
-        "AUDIT_CHECKPOINT_ON_SHUTDOWN": False,
-    }
+    return instance_config(folder, AUDIT_CHECKPOINT_ON_SHUTDOWN=False)
 
 
 def _fresh_app(folder: Path) -> Any:

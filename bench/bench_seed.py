@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Metric, benchmark
+from bench.harness import Metric, benchmark, instance_config
 
 LIMIT_SECONDS_PER_100K = 60.0
 DEFAULT_SUBJECTS = 100_000
@@ -25,21 +25,8 @@ def _fresh_app(folder: Path) -> Any:
     from governance import create_app, demo, migrate
     from governance.db import get_engine, get_session
 
-    url = f"sqlite:///{folder / 'bench.sqlite3'}"
-    app = create_app(
-        {
-            "ENV": "development",
-            "INSTANCE_PATH": str(folder),
-            "DATABASE_URL": url,
-            # Keys of this instance only, whatever the environment points at.
-            "KEY_DIR": str(folder / "keys"),
-            "SECRET_KEY_FILE": None,
-            "KEK_FILE": None,
-            "BLIND_INDEX_KEY_FILE": None,
-            "PORTAL_LINK_KEY_FILE": None,
-            "AUDIT_SIGNING_KEY_FILE": None,
-        }
-    )
+    app = create_app(instance_config(folder))
+    url = app.config["DATABASE_URL"]
     demo.init_app(app)
     migrate.upgrade(url)
     with app.app_context():

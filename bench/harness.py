@@ -37,11 +37,29 @@ __all__ = [
     "RunReport",
     "benchmark",
     "discover",
+    "instance_config",
     "run",
     "select",
 ]
 
 DEFAULT_RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def instance_config(folder: Path, **overrides: Any) -> dict[str, Any]:
+    """App settings for a throwaway instance in ``folder``: its own SQLite file and keys."""
+    return {
+        "ENV": "development",
+        "INSTANCE_PATH": str(folder),
+        "DATABASE_URL": f"sqlite:///{folder / 'bench.sqlite3'}",
+        # Keys of this instance only, whatever the environment points at.
+        "KEY_DIR": str(folder / "keys"),
+        "SECRET_KEY_FILE": None,
+        "KEK_FILE": None,
+        "BLIND_INDEX_KEY_FILE": None,
+        "PORTAL_LINK_KEY_FILE": None,
+        "AUDIT_SIGNING_KEY_FILE": None,
+        **overrides,
+    }
 
 
 @dataclass(frozen=True)

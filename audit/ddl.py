@@ -16,33 +16,39 @@ GUARDED_TABLES = ("audit_entries", "audit_checkpoints")
 MESSAGE = "the audit trail is append-only"
 
 PG_FUNCTION = """
-CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION '% on % refused: the audit trail is append-only', TG_OP, TG_TABLE_NAME
+    RAISE EXCEPTION '% on % refused: {message}', TG_OP, TG_TABLE_NAME
         USING ERRCODE = 'insufficient_privilege';
 END
 $$
 """
 
 
-def guard_statements(table: str, dialect: str) -> list[str]:
-    """The SQL that guards ``table`` on ``dialect`` (``sqlite`` or ``postgresql``)."""
+def guard_statements(
+    table: str, dialect: str, *, message: str = MESSAGE, function: str = "audit_refuse_change"
+) -> list[str]:
+    """The SQL that guards ``table`` on ``dialect`` (``sqlite`` or ``postgresql``).
+
+    Other append-only tables (the consent ledger) pass their own ``message`` and
+    PostgreSQL trigger ``function``.
+    """
     if dialect == "sqlite":
         return [
             f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
-            f"BEGIN SELECT RAISE(ABORT, '{op} on {table} refused: {MESSAGE}'); END"
+            f"BEGIN SELECT RAISE(ABORT, '{op} on {table} refused: {message}'); END"
             for op in ("UPDATE", "DELETE")
         ]
     if dialect == "postgresql":
         return [
-            PG_FUNCTION,
+            PG_FUNCTION.format(function=function, message=message),
             f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()",
+            f"FOR EACH ROW EXECUTE FUNCTION {function}()",
             f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-            "FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change()",
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
         ]
-    raise ValueError(f"no audit guards for the {dialect} dialect")
+    raise ValueError(f"no append-only guards for the {dialect} dialect")
 
 
 def drop_statements(table: str, dialect: str) -> list[str]:
@@ -55,10 +61,10 @@ def drop_statements(table: str, dialect: str) -> list[str]:
     ]
 
 
-def guard_ddl(table: str) -> list[DDL]:
+def guard_ddl(table: str, **options: str) -> list[DDL]:
     """``after_create`` DDL for ``table``, one per statement, each for its dialect."""
     return [
         DDL(statement.replace("%", "%%")).execute_if(dialect=dialect)
         for dialect in ("sqlite", "postgresql")
-        for statement in guard_statements(table, dialect)
+        for statement in guard_statements(table, dialect, **options)
     ]

@@ -243,6 +243,15 @@ def _take_write_lock(conn: Connection) -> None:
         raise RuntimeError(f"no audit write lock for {conn.dialect.name}")
 
 
+def lock(session: Session) -> None:
+    """Take the log's write lock now, for the rest of the session's transaction.
+
+    For callers whose own rows must be ordered as their audit entries are (the consent
+    ledger): taken before their first write, it serialises them with every appender.
+    """
+    _take_write_lock(session.connection())
+
+
 def fetch_nodes(conn: Connection, nodes: Iterable[merkle.Node]) -> dict[merkle.Node, bytes]:
     """Hashes of perfect subtrees, read from the rows that store them (one query)."""
     wanted = set(nodes)

@@ -103,10 +103,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     meta.init_app(app)
 
     import audit
+    import consent
     from consent import catalog
 
     audit.init_app(app)
     catalog.init_app(app)
+    consent.init_app(app)
     profiles.init_app(app)
     demo.init_app(app)
     web.init_app(app)

@@ -114,6 +114,13 @@ _TYPES = [
         "Nothing was written.",
     ),
     ProblemType(
+        "consent-refused",
+        422,
+        "Consent decision refused",
+        "The decision breaks a rule the consent ledger enforces (PIPL); 'reason' names the "
+        "rule and 'purposes' the purposes concerned (docs/consent.md). Nothing was written.",
+    ),
+    ProblemType(
         "rate-limited",
         429,
         "Too many requests",
@@ -148,12 +155,14 @@ class ApiError(Exception):
         *,
         errors: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        members: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.problem = PROBLEM_TYPES[slug]
         self.detail = detail
         self.errors = errors
         self.headers = headers or {}
+        self.members = members or {}  # extension members of the problem document
 
 
 def problem_response(
@@ -163,8 +172,9 @@ def problem_response(
     errors: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
     status: int | None = None,
+    members: dict[str, Any] | None = None,
 ) -> Response:
-    """Build an ``application/problem+json`` response."""
+    """Build an ``application/problem+json`` response (``members``: RFC 9457 extensions)."""
     ptype = PROBLEM_TYPES[slug]
     body: dict[str, Any] = {
         "type": ptype.uri,
@@ -176,6 +186,8 @@ def problem_response(
     }
     if errors:
         body["errors"] = errors
+    for name, value in (members or {}).items():
+        body.setdefault(name, value)
     resp = current_app.response_class(
         json.dumps(body), status=status or ptype.status, mimetype=PROBLEM_JSON
     )
@@ -258,7 +270,9 @@ def handle_api_error(exc: ApiError) -> Response:
         session.rollback()
     if _wants_html():
         return _html_error(exc.problem.status, exc.detail)
-    return problem_response(exc.problem.slug, exc.detail, errors=exc.errors, headers=exc.headers)
+    return problem_response(
+        exc.problem.slug, exc.detail, errors=exc.errors, headers=exc.headers, members=exc.members
+    )
 
 
 def handle_unexpected(exc: Exception) -> Response:

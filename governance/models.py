@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import audit.models  # noqa: F401 - imported for its tables
-import consent.catalog.models  # noqa: F401 - imported for its tables
+import consent.catalog.models
+import consent.models
+import consent.webhooks.models  # noqa: F401 - imported for its tables
 import governance.auth.models
 import governance.profiles.models  # noqa: F401 - imported for its tables
 from governance.db import Base

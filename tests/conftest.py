@@ -246,6 +246,24 @@ def as_service(app: Flask) -> Any:
     return make
 
 
+@pytest.fixture
+def as_subject(app: Flask) -> Any:
+    """A client in a customer's portal session as subject ``subject_id``."""
+    from governance.auth import services
+
+    def make(subject_id: str) -> ActorClient:
+        client = app.test_client()
+        with client.session_transaction() as sess:
+            sess.update(
+                actor_type="subject",
+                actor_id=subject_id,
+                expires_at=services.session_expiry(30),
+            )
+        return ActorClient(client)
+
+    return make
+
+
 # -- "nothing was written" ----------------------------------------------------------------
 
 

@@ -39,6 +39,10 @@ class Permission(StrEnum):
     PORTAL_ACCESS = "portal:access"
     AUDIT_READ = "audit:read"  # every entry, filters, exports, proofs
     AUDIT_PROOF = "audit:proof"  # checkpoints and proofs (a subject: own entries only)
+    CONSENT_CHECK = "consent:check"  # ask whether consent is valid (purposes in scope)
+    CONSENT_WRITE = "consent:write"  # record grants, withdrawals, refusals (a subject: own)
+    CONSENT_READ = "consent:read"  # any subject's consent state, history and receipts
+    WEBHOOKS_MANAGE = "webhooks:manage"  # consent-change subscriptions and dead letters
 
 
 class Public:
@@ -54,27 +58,54 @@ _ALL_OPERATORS = {Permission.AUTHENTICATED, Permission.CONSOLE_ACCESS, Permissio
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.DPO: frozenset(
-        _ALL_OPERATORS | {Permission.CATALOG_MANAGE, Permission.AUDIT_READ, Permission.AUDIT_PROOF}
+        _ALL_OPERATORS
+        | {
+            Permission.CATALOG_MANAGE,
+            Permission.AUDIT_READ,
+            Permission.AUDIT_PROOF,
+            Permission.CONSENT_READ,
+            Permission.WEBHOOKS_MANAGE,
+        }
     ),
     Role.MARKETING: frozenset(_ALL_OPERATORS),
-    Role.CUSTOMER_SERVICE: frozenset(_ALL_OPERATORS | {Permission.PORTAL_LINKS_ISSUE}),
+    # Customer service records consent on a customer's documented behalf (with evidence).
+    Role.CUSTOMER_SERVICE: frozenset(
+        _ALL_OPERATORS
+        | {Permission.PORTAL_LINKS_ISSUE, Permission.CONSENT_WRITE, Permission.CONSENT_READ}
+    ),
     Role.ANALYST: frozenset(_ALL_OPERATORS),
     Role.ADMIN: frozenset(
         _ALL_OPERATORS
-        | {Permission.API_KEYS_MANAGE, Permission.OPERATORS_MANAGE, Permission.CATALOG_MANAGE}
+        | {
+            Permission.API_KEYS_MANAGE,
+            Permission.OPERATORS_MANAGE,
+            Permission.CATALOG_MANAGE,
+            Permission.WEBHOOKS_MANAGE,
+        }
     ),
 }
 
 # What an API key may be granted; anything else is refused at key creation.
 SERVICE_GRANTABLE: frozenset[Permission] = frozenset(
-    {Permission.CATALOG_READ, Permission.PORTAL_LINKS_ISSUE, Permission.AUDIT_PROOF}
+    {
+        Permission.CATALOG_READ,
+        Permission.PORTAL_LINKS_ISSUE,
+        Permission.AUDIT_PROOF,
+        Permission.CONSENT_CHECK,
+        Permission.CONSENT_WRITE,
+    }
 )
 SERVICE_DEFAULT: frozenset[Permission] = frozenset(
     {Permission.CATALOG_READ, Permission.PORTAL_LINKS_ISSUE}
 )
 
 SUBJECT_PERMISSIONS: frozenset[Permission] = frozenset(
-    {Permission.AUTHENTICATED, Permission.PORTAL_ACCESS, Permission.AUDIT_PROOF}
+    {
+        Permission.AUTHENTICATED,
+        Permission.PORTAL_ACCESS,
+        Permission.AUDIT_PROOF,
+        Permission.CONSENT_WRITE,
+    }
 )
 
 

@@ -1,0 +1,619 @@
+"""The consent ledger: record decisions under PIPL's rules, and answer "is consent valid?".
+
+:func:`record` is the one way a grant, withdrawal or refusal enters the ledger. It checks
+the PIPL rules below before anything is written, then, per purpose and in one
+transaction: appends the audit entry, inserts the event (with its signed receipt), updates
+the projection (``consent_states``) and queues the change for subscribers. The caller
+commits; a refusal raises :class:`ConsentRefused` (422, with a machine-readable
+``reason``) and writes nothing.
+
+The rules, each with its refusal reason:
+
+- ``consent_not_applicable``: the purpose rests on another legal basis (a contract), so
+  there is nothing to grant or refuse;
+- ``separate_consent_not_bundled`` (PIPL arts. 23, 25, 29, 39): a purpose that needs
+  separate consent is granted only on its own, never in a bundle;
+- ``guardian_required`` (art. 31): a subject under 14 cannot grant; their guardian can;
+- ``guardian_evidence_required``, ``behalf_evidence_required``: a guardian's grant
+  carries the hash of the guardianship evidence; an operator acting on the subject's
+  behalf, the hash of the documented request;
+- ``tier_below_required``: the tier granted is below the one the purpose needs;
+- ``notice_not_in_effect``, ``notice_superseded`` (art. 14): a grant cites the notice the
+  subject was shown; it must be in effect, and no later material change for the purpose
+  may have superseded it.
+
+Refusing one optional purpose never touches another (art. 16): each purpose is its own
+event and its own state. Withdrawal (art. 15) is one call and counts from its commit: a
+check reads the committed state, and nothing caches it.
+
+A check (:func:`check_many`) needs no job to have run: expiry compares ``valid_until``
+with now, and re-consent compares the grant's notice date with the newest material
+change for the purpose.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from audit import record as audit_record
+from audit.log import lock as audit_lock
+from consent.catalog.models import Purpose
+from consent.models import ACTED_BY, CHANNELS, EVENTS, STATES, ConsentEvent, ConsentState
+from consent.tiers import Tier
+from governance.errors import ApiError
+from governance.profiles.models import Subject
+
+#: Decisions a person (or someone on their behalf) makes; ``expire`` and
+#: ``reconsent_required`` are recorded by the platform (:func:`sweep`).
+DECISIONS = ("grant", "withdraw", "refuse")
+#: Every reason a check or a refusal can give.
+CHECK_REASONS = (
+    "valid",
+    "legal_basis",
+    "never_granted",
+    "withdrawn",
+    "refused",
+    "expired",
+    "reconsent_required",
+    "guardian_required",
+    "tier_insufficient",
+    "unknown_subject",
+    "subject_erased",
+)
+#: Art. 31: under this age a guardian consents.
+MINOR_AGE = 14
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ConsentRefused(ApiError):
+    """A decision the PIPL rules refuse; nothing was written."""
+
+    def __init__(self, reason: str, detail: str, *, purposes: Sequence[str] = ()) -> None:
+        super().__init__(
+            "consent-refused",
+            detail,
+            members={"reason": reason, "purposes": list(purposes)},
+        )
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Change:
+    """A decision to record, for one subject and one or more purposes."""
+
+    subject: str
+    purposes: tuple[str, ...]
+    kind: str  # grant / withdraw / refuse
+    channel: str
+    acted_by: str  # subject / guardian / operator / service
+    actor_id: str
+    tier: str | None = None
+    notice_version: str | None = None
+    evidence_sha256: str | None = None
+    guardian_evidence_sha256: str | None = None
+    behalf_evidence_sha256: str | None = None
+    valid_until: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What :func:`record` wrote: the events, and purposes already in the asked state."""
+
+    events: list[ConsentEvent]
+    unchanged: list[str]
+
+
+def is_minor(birth_year: int | None, today: dt.date) -> bool:
+    """True unless the subject is certainly 14 or older (only the birth year is known).
+
+    Someone born in year Y is 14 or older on every day of year Y + 15, but may still be 13
+    in year Y + 14: that year counts as under 14, erring towards the guardian.
+    """
+    return birth_year is not None and today.year - birth_year <= MINOR_AGE
+
+
+def latest_material_change(session: Session, purposes: Iterable[str], today: dt.date) -> dict:
+    """For each purpose, the effective date of the newest material notice change naming it."""
+    from consent.catalog.models import PrivacyNotice
+
+    wanted = set(purposes)
+    out: dict[str, dt.date] = {}
+    rows = session.execute(
+        select(PrivacyNotice.effective_date, PrivacyNotice.purposes).where(
+            PrivacyNotice.material_change.is_(True), PrivacyNotice.effective_date <= today
+        )
+    )
+    for effective, named in rows:
+        for purpose in set(named) & wanted:
+            if purpose not in out or effective > out[purpose]:
+                out[purpose] = effective
+    return out
+
+
+# -- recording -------------------------------------------------------------------------------
+
+
+def _validate(session: Session, change: Change, now: dt.datetime) -> tuple[Subject, list[Purpose]]:
+    """Every refusal, before anything is written; returns the subject and the purposes."""
+    errors: dict[str, list[str]] = {}
+    if change.kind not in DECISIONS:
+        errors["kind"] = [f"Must be one of: {', '.join(DECISIONS)}."]
+    if change.channel not in CHANNELS:
+        errors["channel"] = [f"Must be one of: {', '.join(CHANNELS)}."]
+    if change.acted_by not in ACTED_BY:
+        errors["acted_by"] = [f"Must be one of: {', '.join(ACTED_BY)}."]
+    if not change.purposes or len(set(change.purposes)) != len(change.purposes):
+        errors["purposes"] = ["Name one or more purposes, each once."]
+    for name in ("evidence_sha256", "guardian_evidence_sha256", "behalf_evidence_sha256"):
+        value = getattr(change, name)
+        if value is not None and not _HEX64.match(value):
+            errors[name] = ["Must be a SHA-256 in lower-case hex (64 digits)."]
+    if change.kind == "grant":
+        if change.tier is None or change.tier not in Tier.__members__.values():
+            errors["tier"] = [f"A grant names a tier: {', '.join(t.value for t in Tier)}."]
+        if change.notice_version is None:
+            errors["notice_version"] = ["A grant names the privacy-notice version shown."]
+        if change.evidence_sha256 is None:
+            errors["evidence_sha256"] = ["A grant carries the hash of what was shown."]
+        if change.valid_until is not None and change.valid_until <= now:
+            errors["valid_until"] = ["Must be in the future."]
+    elif change.tier is not None or change.valid_until is not None:
+        errors["tier"] = ["Only a grant has a tier or a validity period."]
+    if errors:
+        raise ApiError("validation-error", "The decision is not well formed.", errors=errors)
+
+    subject = session.get(Subject, change.subject)
+    if subject is None:
+        raise ApiError("not-found", "No such subject.")
+    if subject.erased_at is not None:
+        raise ApiError("conflict", "This subject was erased; nothing can be recorded.")
+    found = {
+        p.id: p for p in session.scalars(select(Purpose).where(Purpose.id.in_(change.purposes)))
+    }
+    unknown = [p for p in change.purposes if p not in found]
+    if unknown:
+        raise ApiError(
+            "validation-error",
+            "Unknown purpose.",
+            errors={"purposes": [f"Not in the catalog: {', '.join(unknown)}."]},
+        )
+    purposes = [found[p] for p in change.purposes]
+
+    not_consent = [p.id for p in purposes if p.legal_basis != "consent"]
+    if not_consent:
+        raise ConsentRefused(
+            "consent_not_applicable",
+            "These purposes rest on another legal basis; consent is not asked for them.",
+            purposes=not_consent,
+        )
+    if len(purposes) > 1:
+        separate = [p.id for p in purposes if p.separate_consent]
+        if separate:
+            raise ConsentRefused(
+                "separate_consent_not_bundled",
+                "A purpose that needs separate consent is decided on its own, never in a "
+                "bundle with others.",
+                purposes=separate,
+            )
+    if change.acted_by == "operator" and change.behalf_evidence_sha256 is None:
+        raise ConsentRefused(
+            "behalf_evidence_required",
+            "An operator records a decision only on the subject's documented behalf: send "
+            "behalf_evidence_sha256.",
+        )
+    if change.acted_by == "guardian" and change.guardian_evidence_sha256 is None:
+        raise ConsentRefused(
+            "guardian_evidence_required",
+            "A guardian's decision carries guardian_evidence_sha256.",
+        )
+    if change.kind != "grant":
+        return subject, purposes
+
+    today = now.date()
+    if is_minor(subject.birth_year, today) and change.acted_by != "guardian":
+        raise ConsentRefused(
+            "guardian_required",
+            "The subject is under 14: only a guardian can grant consent (PIPL art. 31).",
+            purposes=list(change.purposes),
+        )
+    tier = Tier(change.tier or Tier.BASIC)  # validated above: a grant names its tier
+    low = [p.id for p in purposes if not tier.covers(Tier(p.required_tier))]
+    if low:
+        raise ConsentRefused(
+            "tier_below_required",
+            f"The tier '{tier}' is below what these purposes need.",
+            purposes=low,
+        )
+    from consent.catalog.models import PrivacyNotice
+
+    notice = session.get(PrivacyNotice, change.notice_version)
+    if notice is None:
+        raise ApiError(
+            "validation-error",
+            "Unknown privacy-notice version.",
+            errors={"notice_version": ["No notice with this version."]},
+        )
+    if notice.effective_date > today:
+        raise ConsentRefused("notice_not_in_effect", "This notice version is not in effect yet.")
+    superseded = [
+        p
+        for p, date in latest_material_change(session, change.purposes, today).items()
+        if date > notice.effective_date
+    ]
+    if superseded:
+        raise ConsentRefused(
+            "notice_superseded",
+            "A later privacy notice changed these purposes materially: show it and record "
+            "the grant under its version.",
+            purposes=superseded,
+        )
+    return subject, purposes
+
+
+def apply(state: Mapping[str, Any] | None, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The state after ``event``: the projection's one rule, shared by rebuild."""
+    kind = event["kind"]
+    granted = kind == "grant"
+    return {
+        "subject_id": event["subject_id"],
+        "purpose": event["purpose"],
+        "status": {
+            "grant": "granted",
+            "withdraw": "withdrawn",
+            "refuse": "refused",
+            "expire": "expired",
+            "reconsent_required": "reconsent_required",
+        }[kind],
+        "tier": event["tier"] if granted else None,
+        "notice_version": event["notice_version"] if granted else None,
+        "notice_date": event["notice_date"] if granted else None,
+        "by_guardian": granted and event["acted_by"] == "guardian",
+        "valid_until": event["valid_until"] if granted else None,
+        "changed_at": event["occurred_at"],
+        "last_event_id": event["id"],
+    }
+
+
+_STATE_COLUMNS = tuple(c.name for c in STATES.columns)
+_EVENT_COLUMNS = tuple(c.name for c in EVENTS.columns)
+
+
+def _event_values(event: ConsentEvent) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in _EVENT_COLUMNS}
+
+
+def _save_state(session: Session, values: dict[str, Any], exists: bool) -> None:
+    key = (STATES.c.subject_id == values["subject_id"]) & (STATES.c.purpose == values["purpose"])
+    if exists:
+        session.execute(STATES.update().where(key).values(values))
+    else:
+        session.execute(STATES.insert().values(values))
+
+
+def record(
+    session: Session,
+    change: Change,
+    *,
+    now: dt.datetime | None = None,
+    receipts: Any = None,
+) -> Recorded:
+    """Record ``change`` (see the module docstring); the caller commits.
+
+    ``receipts`` signs grant and withdrawal receipts (``consent.receipts``); None only in
+    code that never issues them (tests of the rules alone).
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    # Ordered with the audit log: every consent write takes its lock first, so events, the
+    # states and the audit entries commit in one order across processes.
+    audit_lock(session)
+    subject, purposes = _validate(session, change, now)
+    notice_date = None
+    if change.kind == "grant":
+        from consent.catalog.models import PrivacyNotice
+
+        notice = session.get(PrivacyNotice, change.notice_version)
+        notice_date = notice.effective_date if notice is not None else None
+    current = {
+        row.purpose: row
+        for row in session.execute(
+            select(STATES).where(
+                STATES.c.subject_id == subject.id, STATES.c.purpose.in_(change.purposes)
+            )
+        )
+    }
+    events: list[ConsentEvent] = []
+    unchanged: list[str] = []
+    for purpose in purposes:
+        state = current.get(purpose.id)
+        if change.kind == "withdraw" and (state is None or state.status != "granted"):
+            unchanged.append(purpose.id)  # nothing to withdraw: one click, twice, is one
+            continue
+        event = ConsentEvent(
+            subject_id=subject.id,
+            purpose=purpose.id,
+            kind=change.kind,
+            tier=change.tier,
+            notice_version=change.notice_version,
+            notice_date=notice_date,
+            channel=change.channel,
+            acted_by=change.acted_by,
+            actor_id=change.actor_id,
+            evidence_sha256=change.evidence_sha256,
+            guardian_evidence_sha256=change.guardian_evidence_sha256,
+            behalf_evidence_sha256=change.behalf_evidence_sha256,
+            valid_until=change.valid_until,
+            occurred_at=now,
+        )
+        if receipts is not None and change.kind in ("grant", "withdraw"):
+            receipts(event, purpose)
+        _append(session, event, exists=state is not None)
+        events.append(event)
+    return Recorded(events, unchanged)
+
+
+def _append(session: Session, event: ConsentEvent, *, exists: bool) -> None:
+    """Audit entry, event row, state and outbox for one event (the caller holds the lock)."""
+    entry = audit_record(
+        session,
+        action=f"consent.{event.kind}",
+        subject=event.subject_id,
+        purpose=event.purpose,
+        resource="consent",
+        details={
+            "tier": event.tier,
+            "notice_version": event.notice_version,
+            "channel": event.channel,
+            "acted_by": event.acted_by,
+            "actor_id": event.actor_id,
+            "receipt_id": event.receipt_id,
+            "valid_until": None if event.valid_until is None else event.valid_until.isoformat(),
+        },
+    )
+    event.audit_seq = entry.seq
+    session.add(event)
+    session.flush()
+    _save_state(session, apply(None, _event_values(event)), exists)
+    from consent.webhooks import outbox
+
+    outbox.enqueue(session, event)
+
+
+# -- platform events: expiry and re-consent ------------------------------------------------
+
+
+def sweep(session: Session, *, now: dt.datetime | None = None) -> dict[str, int]:
+    """Record ``expire`` and ``reconsent_required`` events that checks already imply.
+
+    Checks never wait for this (they compute both); it makes the history show them and
+    lets subscribers hear of them. Idempotent: a state already marked is left alone.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    audit_lock(session)
+    granted = session.execute(select(STATES).where(STATES.c.status == "granted")).all()
+    changes = latest_material_change(session, {row.purpose for row in granted}, now.date())
+    counts = {"expire": 0, "reconsent_required": 0}
+    for row in granted:
+        kind = None
+        if row.valid_until is not None and _aware(row.valid_until) <= now:
+            kind = "expire"
+        elif row.purpose in changes and (
+            row.notice_date is None or changes[row.purpose] > row.notice_date
+        ):
+            kind = "reconsent_required"
+        if kind is None:
+            continue
+        event = ConsentEvent(
+            subject_id=row.subject_id,
+            purpose=row.purpose,
+            kind=kind,
+            channel="api",
+            acted_by="service",
+            actor_id="system",
+            occurred_at=now,
+        )
+        _append(session, event, exists=True)
+        counts[kind] += 1
+    return counts
+
+
+# -- checking --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Whether a subject's consent is valid for a purpose at a tier, and why."""
+
+    subject: str
+    valid: bool
+    reason: str
+    at: dt.datetime | None = None  # when it was withdrawn, refused, expired
+    tier: str | None = None
+    notice_version: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "subject": self.subject,
+            "valid": self.valid,
+            "reason": self.reason,
+            "at": None if self.at is None else self.at.isoformat(),
+            "tier": self.tier,
+            "notice_version": self.notice_version,
+        }
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def _answer(
+    subject: str,
+    row: Any,
+    tier: Tier,
+    material: dt.date | None,
+    now: dt.datetime,
+) -> Answer:
+    if row is None:
+        return Answer(subject, False, "unknown_subject")
+    if row.erased_at is not None:
+        return Answer(subject, False, "subject_erased")
+    status = row.status
+    if status is None:
+        return Answer(subject, False, "never_granted")
+    changed = _aware(row.changed_at)
+    if status != "granted":
+        return Answer(subject, False, status, at=changed)
+    if row.valid_until is not None and _aware(row.valid_until) <= now:
+        return Answer(subject, False, "expired", at=_aware(row.valid_until), tier=row.tier)
+    if material is not None and (row.notice_date is None or material > row.notice_date):
+        return Answer(subject, False, "reconsent_required", tier=row.tier,
+                      notice_version=row.notice_version)  # fmt: skip
+    if is_minor(row.birth_year, now.date()) and not row.by_guardian:
+        return Answer(subject, False, "guardian_required", tier=row.tier)
+    if not Tier(row.tier).covers(tier):
+        return Answer(subject, False, "tier_insufficient", tier=row.tier,
+                      notice_version=row.notice_version)  # fmt: skip
+    return Answer(subject, True, "valid", tier=row.tier, notice_version=row.notice_version)
+
+
+def check_many(
+    session: Session,
+    subjects: Sequence[str],
+    purpose: str,
+    tier: Tier,
+    *,
+    now: dt.datetime | None = None,
+) -> list[Answer]:
+    """Answer for each subject, in order: one query for the purpose, one per 1,000 subjects."""
+    now = now or dt.datetime.now(dt.UTC)
+    found = session.get(Purpose, purpose)
+    if found is None:
+        raise ApiError(
+            "validation-error", "Unknown purpose.", errors={"purpose": ["Not in the catalog."]}
+        )
+    if found.legal_basis != "consent":
+        return [Answer(s, True, "legal_basis") for s in subjects]
+    material = latest_material_change(session, [purpose], now.date()).get(purpose)
+    s, c = Subject.__table__, STATES
+    rows: dict[str, Any] = {}
+    unique = list(dict.fromkeys(subjects))
+    for i in range(0, len(unique), 1000):
+        chunk = unique[i : i + 1000]
+        statement = (
+            select(
+                s.c.id,
+                s.c.birth_year,
+                s.c.erased_at,
+                c.c.status,
+                c.c.tier,
+                c.c.notice_version,
+                c.c.notice_date,
+                c.c.by_guardian,
+                c.c.valid_until,
+                c.c.changed_at,
+            )
+            .select_from(s.outerjoin(c, and_(c.c.subject_id == s.c.id, c.c.purpose == purpose)))
+            .where(s.c.id.in_(chunk))
+        )
+        rows.update({row.id: row for row in session.execute(statement)})
+    return [_answer(subject, rows.get(subject), tier, material, now) for subject in subjects]
+
+
+def check(
+    session: Session, subject: str, purpose: str, tier: Tier, *, now: dt.datetime | None = None
+) -> Answer:
+    """One subject's answer (see :func:`check_many`)."""
+    return check_many(session, [subject], purpose, tier, now=now)[0]
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def states(session: Session, subject: str) -> list[ConsentState]:
+    """The subject's state for every purpose they ever decided on."""
+    return list(
+        session.scalars(
+            select(ConsentState)
+            .where(ConsentState.subject_id == subject)
+            .order_by(ConsentState.purpose)
+        )
+    )
+
+
+def history(
+    session: Session, subject: str, *, before: int | None = None, limit: int = 100
+) -> list[ConsentEvent]:
+    """The subject's events, newest first, keyset-paged by event id."""
+    query = select(ConsentEvent).where(ConsentEvent.subject_id == subject)
+    if before is not None:
+        query = query.where(ConsentEvent.id < before)
+    return list(session.scalars(query.order_by(ConsentEvent.id.desc()).limit(limit)))
+
+
+# -- the projection, rebuilt ----------------------------------------------------------------
+
+
+def replay(session: Session) -> dict[tuple[str, str], dict[str, Any]]:
+    """The states the events add up to, computed from the events alone."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    result = session.execute(select(EVENTS).order_by(EVENTS.c.id)).mappings()
+    for event in result:
+        key = (event["subject_id"], event["purpose"])
+        out[key] = apply(out.get(key), dict(event))
+    return out
+
+
+def stored_states(session: Session) -> dict[tuple[str, str], dict[str, Any]]:
+    """The projection as stored."""
+    return {
+        (row["subject_id"], row["purpose"]): dict(row)
+        for row in session.execute(select(STATES)).mappings()
+    }
+
+
+def _comparable(values: Mapping[str, Any]) -> tuple[Any, ...]:
+    out = []
+    for name in _STATE_COLUMNS:
+        value = values[name]
+        if isinstance(value, dt.datetime):
+            value = _aware(value)
+        out.append(value)
+    return tuple(out)
+
+
+def differences(session: Session) -> list[tuple[str, str]]:
+    """(subject, purpose) pairs whose stored state differs from the replay of events."""
+    expected = replay(session)
+    stored = stored_states(session)
+    keys = sorted(set(expected) | set(stored))
+    return [
+        key
+        for key in keys
+        if key not in expected
+        or key not in stored
+        or _comparable(expected[key]) != _comparable(stored[key])
+    ]
+
+
+def rebuild(session: Session) -> int:
+    """Replace the projection by the replay of events; returns how many states differed."""
+    audit_lock(session)
+    changed = len(differences(session))
+    session.execute(STATES.delete())
+    rows = list(replay(session).values())
+    if rows:
+        session.execute(STATES.insert(), rows)
+    return changed
+
+
+def count_events(session: Session) -> int:
+    """Number of events in the ledger."""
+    return int(session.scalar(select(func.count()).select_from(EVENTS)) or 0)

@@ -7,9 +7,12 @@ throwaway one), a fresh schema on it. Package-specific fixtures live beside thei
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -262,6 +265,51 @@ def as_subject(app: Flask) -> Any:
         return ActorClient(client)
 
     return make
+
+
+# -- other processes ----------------------------------------------------------------------
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def child_config(app: Flask, app_config: dict[str, Any]) -> dict[str, Any]:
+    """The test app's settings as JSON, for apps built in other processes (same keys)."""
+    config = {key: value for key, value in app_config.items() if isinstance(value, str | bool)}
+    config["INSTANCE_PATH"] = app.instance_path
+    config["DATABASE_URL"] = app.config["DATABASE_URL"]
+    config["KEY_DIR"] = str(Path(app.config["KEY_PATHS"].audit_signing).parent)
+    return config
+
+
+@pytest.fixture
+def python_process() -> Iterator[Any]:
+    """Start ``python -c CODE`` with ``config`` (JSON) as its argument; killed if left over."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(code: str, config: Mapping[str, Any], *args: str) -> subprocess.Popen[str]:
+        env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+        env.pop("GOVERNANCE_TEST_DATABASE_URL", None)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, json.dumps(dict(config)), *args],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None and not stream.closed:
+                stream.close()
 
 
 # -- "nothing was written" ----------------------------------------------------------------

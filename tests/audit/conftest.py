@@ -7,12 +7,7 @@ otherwise sign one at the first :func:`audit.record`).
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -34,8 +29,6 @@ from audit.models import ENTRIES
 from audit.verify import Report, verify_database
 from governance import create_app
 from governance.db import get_engine, get_session
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -177,43 +170,6 @@ def make_app(app: Flask, app_config: dict[str, Any]) -> Iterator[Any]:
 def forget_cached_head(engine: Engine) -> Any:
     """Drop the test app's cached log head, as a freshly started process has none."""
     return lambda: forget_head(engine)
-
-
-@pytest.fixture
-def child_config(app: Flask, app_config: dict[str, Any]) -> dict[str, Any]:
-    """The test app's settings as JSON, for apps built in other processes (same keys)."""
-    config = {key: value for key, value in app_config.items() if isinstance(value, str | bool)}
-    config["INSTANCE_PATH"] = app.instance_path
-    config["DATABASE_URL"] = app.config["DATABASE_URL"]
-    config["KEY_DIR"] = str(Path(app.config["KEY_PATHS"].audit_signing).parent)
-    return config
-
-
-@pytest.fixture
-def python_process() -> Iterator[Any]:
-    """Start ``python -c CODE`` with ``config`` (JSON) as its argument; killed if left over."""
-    started: list[subprocess.Popen[str]] = []
-
-    def start(code: str, config: Mapping[str, Any], *args: str) -> subprocess.Popen[str]:
-        env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-        env.pop("GOVERNANCE_TEST_DATABASE_URL", None)
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code, json.dumps(dict(config)), *args],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
 
 
 @pytest.fixture

@@ -256,14 +256,19 @@ def _reader(actor: Actor, subject_id: str) -> None:
     raise _forbid("Reading consent needs 'consent:read', or to be that customer.")
 
 
-def _receipt_issuer() -> Callable[[ConsentEvent, Any], None]:
+def receipt_issuer(session: Any) -> Callable[[ConsentEvent, Any], None]:
+    """What the ledger calls to sign each grant's and withdrawal's receipt."""
     from consent import receipts
+    from consent.catalog.services import list_fields
 
     signer = receipts.get_signer()
     controller = current_app.config["CONTROLLER_NAME"]
+    catalog_fields = list_fields(session)
 
     def issue(event: ConsentEvent, purpose: Any) -> None:
-        receipts.issue(event, purpose, signer=signer, controller=controller)
+        receipts.issue(
+            event, purpose, signer=signer, controller=controller, catalog_fields=catalog_fields
+        )
 
     return issue
 
@@ -305,7 +310,7 @@ class Decisions(MethodView):
             valid_until=args.get("valid_until"),
         )
         session = get_session()
-        recorded = ledger.record(session, change, receipts=_receipt_issuer())
+        recorded = ledger.record(session, change, receipts=receipt_issuer(session))
         session.commit()
         return {"events": recorded.events, "unchanged": recorded.unchanged}
 

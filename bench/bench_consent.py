@@ -10,7 +10,7 @@ calls (in-process, no HTTP):
     (default 10,000): p50 and p99 against the 1 ms target; ``check_many`` for batches of
     10,000 random subjects (``BENCH_CONSENT_BATCHES`` of them, default 5): median and
     worst against the 100 ms target. PostgreSQL runs on a throwaway cluster started with
-    ``.ci/pg`` (skipped with a note when PostgreSQL's binaries are not installed).
+    ``.ci/pg`` (the benchmark fails, saying so, when none can be started).
 ``consent-decide``
     ``consent.ledger.record`` + commit for ``BENCH_CONSENT_DECISIONS`` alternating grants
     and withdrawals (default 2,000), each durable with its audit entry and signed receipt:
@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -44,6 +45,7 @@ PURPOSES = (
     "cross_border_transfer",
 )
 ROOT = Path(__file__).resolve().parent.parent
+BASH = shutil.which("bash") or "/bin/bash"
 
 
 def _env_int(name: str, default: int) -> int:
@@ -149,7 +151,7 @@ def _load(app: Any, count: int) -> float:
                             *r[6:8],
                             _naive(r[8]),
                             r[9],
-                        )  # fmt: skip
+                        )
                         for r in states
                     ],
                 )
@@ -207,7 +209,7 @@ def _measure_checks(app: Any, count: int, database: str) -> list[Metric]:
             statistics.median(batch_ms),
             "ms",
             limit=BATCH_MS,
-        ),  # fmt: skip
+        ),
         Metric(f"batch of 10,000, worst ({database})", max(batch_ms), "ms", limit=BATCH_MS),
         Metric("subjects", count, "subjects"),
         Metric("states", count * len(PURPOSES), "rows"),
@@ -233,9 +235,10 @@ def check_sqlite() -> list[Metric]:
 def _postgres(folder: Path) -> Iterator[str | None]:
     """A throwaway PostgreSQL cluster (``.ci/pg``), or None without PostgreSQL's binaries."""
     cluster = folder / "pg"
+    script = [BASH, str(ROOT / ".ci" / "pg")]
     try:
-        url = subprocess.run(
-            ["bash", str(ROOT / ".ci" / "pg"), "start", str(cluster)],
+        url = subprocess.run(  # noqa: S603 - our own script, fixed arguments
+            [*script, "start", str(cluster)],
             check=True,
             capture_output=True,
             text=True,
@@ -246,7 +249,7 @@ def _postgres(folder: Path) -> Iterator[str | None]:
     try:
         yield url
     finally:
-        subprocess.run(["bash", str(ROOT / ".ci" / "pg"), "stop", str(cluster)], check=False)
+        subprocess.run([*script, "stop", str(cluster)], check=False)  # noqa: S603
 
 
 @benchmark(
@@ -255,16 +258,21 @@ def _postgres(folder: Path) -> Iterator[str | None]:
 def check_postgres() -> list[Metric]:
     """Single and batch checks on PostgreSQL."""
     count = _env_int("BENCH_CONSENT_SUBJECTS", 1_000_000)
-    with tempfile.TemporaryDirectory(prefix="bench-consent-pg-") as tmp:
-        with _postgres(Path(tmp)) as url:
-            if url is None:
-                return [Metric("PostgreSQL not installed: not measured", 0, "")]
-            app = _app(Path(tmp), url)
-            seconds = _load(app, count)
-            metrics = _measure_checks(app, count, "PostgreSQL")
-            from governance.db import get_engine
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-consent-pg-") as tmp,
+        _postgres(Path(tmp)) as url,
+    ):
+        if url is None:
+            raise RuntimeError(
+                "no PostgreSQL cluster could be started (.ci/pg): install PostgreSQL "
+                "(Debian: apt-get install postgresql)"
+            )
+        app = _app(Path(tmp), url)
+        seconds = _load(app, count)
+        metrics = _measure_checks(app, count, "PostgreSQL")
+        from governance.db import get_engine
 
-            get_engine(app).dispose()
+        get_engine(app).dispose()
     return [*metrics, Metric("bulk load (untimed above)", seconds, "s")]
 
 

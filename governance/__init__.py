@@ -57,6 +57,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         blind_index=Path(settings.blind_index_key_file or key_dir / "blind-index.key"),
         portal_link=Path(settings.portal_link_key_file or key_dir / "portal-link.key"),
         audit_signing=Path(settings.audit_signing_key_file or key_dir / "audit-signing.pem"),
+        receipt_signing=Path(
+            settings.receipt_signing_key_file or key_dir / keys.RECEIPT_SIGNING_FILE
+        ),
     )
     if settings.generate_dev_keys and settings.env != "production":
         keys.ensure_dev_keys(key_paths)

@@ -1,9 +1,10 @@
 """Key material: where it lives, generating development keys, and the KEK keyring.
 
-Each key has its own file, so that encryption, blind-index, link-signing and audit-signing
-keys are separate and can be held by different systems in production. In development,
-missing files are generated at start-up with mode 0600 in ``<instance>/keys`` (0700), which
-``.gitignore`` excludes. Production refuses to generate keys: it expects them provisioned.
+Each key has its own file, so that encryption, blind-index, link-signing, audit-signing and
+consent-receipt-signing keys are separate and can be held by different systems in
+production; two keys configured to one file are refused. In development, missing files are
+generated at start-up with mode 0600 in ``<instance>/keys`` (0700), which ``.gitignore``
+excludes. Production refuses to generate keys: it expects them provisioned.
 
 Key values never appear in logs, errors or audit entries: errors name the file, not its
 content.
@@ -28,19 +29,38 @@ class KeyError_(RuntimeError):
     """A key file is missing, unreadable or malformed."""
 
 
+#: The consent-receipt signing key's file name in the key folder.
+RECEIPT_SIGNING_FILE = "consent-receipt-signing.pem"
+
+
 @dataclass(frozen=True)
 class KeyPaths:
-    """Where each key lives."""
+    """Where each key lives; no two keys may share a file."""
 
     secret_key: Path
     kek: Path
     blind_index: Path
     portal_link: Path
     audit_signing: Path
+    receipt_signing: Path
+
+    def __post_init__(self) -> None:
+        seen: set[Path] = set()
+        for key_file in self.all():
+            if key_file in seen:
+                raise KeyError_(f"two keys are configured to use the same file {key_file}")
+            seen.add(key_file)
 
     def all(self) -> list[Path]:
         """Every key file."""
-        return [self.secret_key, self.kek, self.blind_index, self.portal_link, self.audit_signing]
+        return [
+            self.secret_key,
+            self.kek,
+            self.blind_index,
+            self.portal_link,
+            self.audit_signing,
+            self.receipt_signing,
+        ]
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -71,6 +91,7 @@ def ensure_dev_keys(paths: KeyPaths) -> list[Path]:
         paths.blind_index: lambda: secrets.token_hex(32).encode(),
         paths.portal_link: lambda: secrets.token_hex(32).encode(),
         paths.audit_signing: _new_ed25519_pem,
+        paths.receipt_signing: _new_ed25519_pem,
     }
     created = []
     for path, make in makers.items():
@@ -152,7 +173,7 @@ def portal_link_key() -> bytes:
 
 
 def load_signing_key(path: Path) -> Ed25519PrivateKey:
-    """Load the Ed25519 private key that signs audit checkpoints."""
+    """Load an Ed25519 private key (audit checkpoints, consent receipts) from a PEM file."""
     key = serialization.load_pem_private_key(read_key_file(path), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyError_(f"key file {path} is not an Ed25519 private key")

@@ -97,6 +97,13 @@ class Settings(BaseSettings):
         "Ed25519 private key (PEM) that signs audit checkpoints "
         "(default: <key_dir>/audit-signing.pem).",
     )
+    receipt_signing_key_file: Path | None = _setting(
+        None,
+        "keys",
+        "Ed25519 private key (PEM) that signs consent receipts; its public key is published "
+        "at /.well-known/governance-consent-jwks.json "
+        "(default: <key_dir>/consent-receipt-signing.pem).",
+    )
     generate_dev_keys: bool = _setting(
         True,
         "keys",
@@ -139,6 +146,54 @@ class Settings(BaseSettings):
         "Entries are kept at least this many days before they may be archived; values below "
         "1095 (three years) are refused.",
         ge=1095,
+    )
+
+    # -- consent
+    controller_name: str = _setting(
+        "Example Retail",
+        "consent",
+        "Name of the personal information handler (PII controller) written into every "
+        "consent receipt.",
+        min_length=1,
+    )
+    consent_webhook_timeout_seconds: float = _setting(
+        5.0,
+        "consent",
+        "Webhook delivery: timeout for connecting to a subscriber and for each read or write; "
+        "a slower answer counts as a failed attempt.",
+        gt=0,
+        le=60,
+    )
+    consent_webhook_backoff_base_seconds: float = _setting(
+        1.0,
+        "consent",
+        "Webhook delivery: delay before retrying after the first failed attempt; it doubles "
+        "with each further failure up to the cap, and a random part (up to half) is taken "
+        "off so retries spread out.",
+        gt=0,
+    )
+    consent_webhook_backoff_cap_seconds: float = _setting(
+        3600.0,
+        "consent",
+        "Webhook delivery: longest delay between two attempts of one message.",
+        gt=0,
+    )
+    consent_webhook_max_attempts: int = _setting(
+        20,
+        "consent",
+        "Webhook delivery: failed attempts after which a message is dead-lettered (shown to "
+        "the DPO; later messages for the same subscriber and subject wait until it is retried "
+        "or discarded).",
+        ge=1,
+        le=1000,
+    )
+    consent_webhook_poll_interval_ms: int = _setting(
+        200,
+        "consent",
+        "Webhook delivery: how often 'governance consent deliver' looks for due messages "
+        "while idle (it goes on at once while there is work).",
+        ge=10,
+        le=60_000,
     )
 
     # -- limits

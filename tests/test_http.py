@@ -96,6 +96,7 @@ def test_production_cookies_are_secure_and_keys_are_not_generated(tmp_path: Path
             blind_index=key_dir / "blind-index.key",
             portal_link=key_dir / "portal-link.key",
             audit_signing=key_dir / "audit-signing.pem",
+            receipt_signing=key_dir / "consent-receipt-signing.pem",
         )
     )
     app = create_app({"ENV": "production", "INSTANCE_PATH": str(tmp_path), "KEY_DIR": str(key_dir)})

@@ -63,6 +63,7 @@ def test_public_endpoints_are_few_and_known(app: Flask) -> None:
             "console.logout",
             "console.totp",
             "console.totp_enrol",
+            "consent_receipts_public.jwks",
             "docs.docs",
             "docs.swagger_asset",
             "meta.healthz",

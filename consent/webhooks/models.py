@@ -20,7 +20,7 @@ the message until the lease runs out (a crashed worker's messages become due aga
 from __future__ import annotations
 
 import datetime as dt
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -65,6 +65,19 @@ class WebhookSubscription(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
     deactivated_at: Mapped[dt.datetime | None]
+
+    def to_public(self) -> dict[str, Any]:
+        """What may be shown about a subscription (never its secret, wrapped or not)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "url": self.url,
+            "purposes": list(self.purposes),
+            "active": self.active,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "deactivated_at": self.deactivated_at,
+        }
 
 
 class OutboxMessage(Base):

@@ -235,6 +235,7 @@ def check_sqlite() -> list[Metric]:
 def _postgres(folder: Path) -> Iterator[str | None]:
     """A throwaway PostgreSQL cluster (``.ci/pg``), or None without PostgreSQL's binaries."""
     cluster = folder / "pg"
+    folder.chmod(0o755)  # the cluster's owner (postgres, when run as root) must reach it
     script = [BASH, str(ROOT / ".ci" / "pg")]
     try:
         url = subprocess.run(  # noqa: S603 - our own script, fixed arguments
@@ -295,6 +296,8 @@ def decide() -> list[Metric]:
             for i in range(count):
                 kind = "grant" if i % 2 == 0 else "withdraw"
                 subject = _subject((i // 2 * 7919) % subjects)
+                if (i // 2 * 7919) % subjects % 97 == 0:  # a minor: a guardian decides
+                    subject = _subject((i // 2 * 7919 + 1) % subjects)
                 extra: dict[str, Any] = (
                     {"tier": "behaviour", "notice_version": "2026-09", "evidence_sha256": "0" * 64}
                     if kind == "grant"

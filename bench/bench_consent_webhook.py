@@ -110,8 +110,7 @@ class _Receiver:
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/hooks/consent"
+        return f"http://127.0.0.1:{self.server.server_port}/hooks/consent"
 
     def wait(self, event_id: int, timeout_s: float) -> float:
         with self.arrived:

@@ -34,12 +34,13 @@ change for the purpose.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from audit import record as audit_record
@@ -427,9 +428,11 @@ def sweep(session: Session, *, now: dt.datetime | None = None) -> dict[str, int]
 # -- checking --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Answer:
-    """Whether a subject's consent is valid for a purpose at a tier, and why."""
+class Answer(NamedTuple):
+    """Whether a subject's consent is valid for a purpose at a tier, and why.
+
+    A named tuple, not a dataclass: a batch makes 10,000 of them.
+    """
 
     subject: str
     valid: bool
@@ -454,34 +457,76 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
+#: Column positions in a row of :data:`_CHECK_SQL`.
+_ID, _BIRTH, _ERASED, _STATUS, _TIER, _NOTICE, _NOTICE_DATE, _GUARDIAN, _UNTIL, _CHANGED = range(10)
+_RANK = {tier.value: tier.rank for tier in Tier}
+
+
+def _date(value: Any) -> dt.date | None:
+    """A date as the driver returns it (SQLite: ISO text)."""
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(value)
+
+
+def _moment(value: Any) -> dt.datetime | None:
+    """A UTC datetime as the driver returns it (SQLite: naive ISO text)."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime.fromisoformat(value)
+    return _aware(value)
+
+
 def _answer(
     subject: str,
-    row: Any,
-    tier: Tier,
+    row: Sequence[Any] | None,
+    rank: int,
     material: dt.date | None,
     now: dt.datetime,
 ) -> Answer:
+    """The answer for one row of :data:`_CHECK_SQL` (None: no such subject)."""
     if row is None:
         return Answer(subject, False, "unknown_subject")
-    if row.erased_at is not None:
+    if row[_ERASED] is not None:
         return Answer(subject, False, "subject_erased")
-    status = row.status
+    status = row[_STATUS]
     if status is None:
         return Answer(subject, False, "never_granted")
-    changed = _aware(row.changed_at)
     if status != "granted":
-        return Answer(subject, False, status, at=changed)
-    if row.valid_until is not None and _aware(row.valid_until) <= now:
-        return Answer(subject, False, "expired", at=_aware(row.valid_until), tier=row.tier)
-    if material is not None and (row.notice_date is None or material > row.notice_date):
-        return Answer(subject, False, "reconsent_required", tier=row.tier,
-                      notice_version=row.notice_version)  # fmt: skip
-    if is_minor(row.birth_year, now.date()) and not row.by_guardian:
-        return Answer(subject, False, "guardian_required", tier=row.tier)
-    if not Tier(row.tier).covers(tier):
-        return Answer(subject, False, "tier_insufficient", tier=row.tier,
-                      notice_version=row.notice_version)  # fmt: skip
-    return Answer(subject, True, "valid", tier=row.tier, notice_version=row.notice_version)
+        return Answer(subject, False, status, _moment(row[_CHANGED]))
+    tier = row[_TIER]
+    if row[_UNTIL] is not None:
+        valid_until = _moment(row[_UNTIL])
+        if valid_until is not None and valid_until <= now:
+            return Answer(subject, False, "expired", valid_until, tier)
+    if material is not None:
+        notice_date = _date(row[_NOTICE_DATE])
+        if notice_date is None or material > notice_date:
+            return Answer(subject, False, "reconsent_required", None, tier, row[_NOTICE])
+    if is_minor(row[_BIRTH], now.date()) and not row[_GUARDIAN]:
+        return Answer(subject, False, "guardian_required", None, tier)
+    if tier is None or _RANK.get(tier, -1) < rank:
+        return Answer(subject, False, "tier_insufficient", None, tier, row[_NOTICE])
+    return Answer(subject, True, "valid", None, tier, row[_NOTICE])
+
+
+#: What a check asks the catalog: the purpose's legal basis, and every material notice
+#: change in effect (their purposes are filtered here, in Python: a JSON list is read
+#: differently by each database).
+_PURPOSE_SQL = (
+    "SELECT p.legal_basis, n.effective_date, n.purposes FROM purposes p "
+    "LEFT JOIN privacy_notices n ON n.material_change = {true} AND n.effective_date <= {m} "
+    "WHERE p.id = {m}"
+)
+#: One subject per row, with its state for the purpose, or nulls: never granted.
+_CHECK_SQL = (
+    "SELECT s.id, s.birth_year, s.erased_at, c.status, c.tier, c.notice_version, "
+    "c.notice_date, c.by_guardian, c.valid_until, c.changed_at "
+    "FROM subjects s LEFT JOIN consent_states c ON c.subject_id = s.id AND c.purpose = {m} "
+    "WHERE s.id IN ({ids})"
+)
+_CHUNK = 1000
 
 
 def check_many(
@@ -492,39 +537,50 @@ def check_many(
     *,
     now: dt.datetime | None = None,
 ) -> list[Answer]:
-    """Answer for each subject, in order: one query for the purpose, one per 1,000 subjects."""
+    """Answer for each subject, in order: one query for the purpose, one per 1,000 subjects.
+
+    The hot path of every consent check (p99 of 1 ms for one subject, 100 ms for 10,000),
+    so it speaks SQL to the driver directly: SQLAlchemy would build and compile more than
+    the database does. Nothing is cached: each check reads the committed state.
+    """
     now = now or dt.datetime.now(dt.UTC)
-    found = session.get(Purpose, purpose)
-    if found is None:
-        raise ApiError(
-            "validation-error", "Unknown purpose.", errors={"purpose": ["Not in the catalog."]}
+    conn = session.connection()
+    postgres = conn.dialect.name == "postgresql"
+    m = "%s" if postgres else "?"
+    today = now.date()
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(
+            _PURPOSE_SQL.format(true="true" if postgres else "1", m=m),
+            (today if postgres else today.isoformat(), purpose),
         )
-    if found.legal_basis != "consent":
-        return [Answer(s, True, "legal_basis") for s in subjects]
-    material = latest_material_change(session, [purpose], now.date()).get(purpose)
-    s, c = Subject.__table__, STATES
-    rows: dict[str, Any] = {}
-    unique = list(dict.fromkeys(subjects))
-    for i in range(0, len(unique), 1000):
-        chunk = unique[i : i + 1000]
-        statement = (
-            select(
-                s.c.id,
-                s.c.birth_year,
-                s.c.erased_at,
-                c.c.status,
-                c.c.tier,
-                c.c.notice_version,
-                c.c.notice_date,
-                c.c.by_guardian,
-                c.c.valid_until,
-                c.c.changed_at,
+        catalog = cursor.fetchall()
+        if not catalog:
+            raise ApiError(
+                "validation-error", "Unknown purpose.", errors={"purpose": ["Not in the catalog."]}
             )
-            .select_from(s.outerjoin(c, and_(c.c.subject_id == s.c.id, c.c.purpose == purpose)))
-            .where(s.c.id.in_(chunk))
-        )
-        rows.update({row.id: row for row in session.execute(statement)})
-    return [_answer(subject, rows.get(subject), tier, material, now) for subject in subjects]
+        if catalog[0][0] != "consent":
+            return [Answer(s, True, "legal_basis") for s in subjects]
+        material: dt.date | None = None
+        for _basis, effective, named in catalog:
+            if effective is None:
+                continue
+            names = json.loads(named) if isinstance(named, str) else named
+            date = _date(effective)
+            if purpose in names and date is not None and (material is None or date > material):
+                material = date
+        rows: dict[str, Sequence[Any]] = {}
+        unique = list(dict.fromkeys(subjects))
+        for i in range(0, len(unique), _CHUNK):
+            chunk = unique[i : i + _CHUNK]
+            cursor.execute(
+                _CHECK_SQL.format(m=m, ids=", ".join([m] * len(chunk))), (purpose, *chunk)
+            )
+            rows.update((row[_ID], row) for row in cursor.fetchall())
+    finally:
+        cursor.close()
+    rank, get = tier.rank, rows.get
+    return [_answer(subject, get(subject), rank, material, now) for subject in subjects]
 
 
 def check(

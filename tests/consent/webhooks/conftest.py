@@ -95,8 +95,7 @@ class Receiver:
     @property
     def url(self) -> str:
         """Where to send webhooks."""
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/hooks/consent"
+        return f"http://127.0.0.1:{self.server.server_port}/hooks/consent"
 
     def answer(self, *statuses: int) -> None:
         """Answer the next requests with ``statuses``, in order (then 204 again)."""
@@ -114,9 +113,7 @@ class Receiver:
         )
         with self.lock:
             status = (self.script.popleft() if self.script else 204) if verified else 401
-            self.received.append(
-                Received(path, headers, body, verified, status, time.monotonic())
-            )
+            self.received.append(Received(path, headers, body, verified, status, time.monotonic()))
         with self.arrived:
             self.arrived.notify_all()
         return status

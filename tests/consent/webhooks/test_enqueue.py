@@ -109,9 +109,7 @@ def test_an_unflushed_event_is_refused(db: Session) -> None:
         outbox.enqueue(db, _event(subject_id(5), "marketing_push"))
 
 
-def test_one_message_per_subscription_and_event(
-    app: Flask, subscribe: Any, add_event: Any
-) -> None:
+def test_one_message_per_subscription_and_event(app: Flask, subscribe: Any, add_event: Any) -> None:
     from sqlalchemy.exc import IntegrityError
 
     subscribe("https://crm.example.com/hooks")

@@ -62,7 +62,7 @@ def test_one_matching_v1_among_several_verifies() -> None:
         f"t={T},t={T},v1=00",  # two timestamps
         f"t=-{T},v1=00",
         f"t={T}.5,v1=00",
-        "t=１２３,v1=00",  # non-ASCII digits
+        "t=\uff11\uff12\uff13,v1=00",  # non-ASCII (full-width) digits
         f"t={'9' * 40},v1=00",
         f"t={T},v1=ü",
         "garbage",

@@ -132,15 +132,13 @@ def _prepare(folder: Path, receiver_url: str) -> tuple[Any, dict[str, Any], str]
     from consent.catalog.loader import DEFAULT_CATALOG_PATH, load_catalog_file
     from consent.webhooks import services
     from governance import create_app, migrate
-    from governance.db import get_engine, get_session
-    from governance.models import metadata
+    from governance.db import get_session
     from governance.profiles.crypto import profile_crypto
     from governance.profiles.models import Subject
 
     config = instance_config(folder, AUDIT_CHECKPOINT_ON_SHUTDOWN=False)
     app = create_app(config)
     migrate.upgrade(app.config["DATABASE_URL"])
-    metadata.create_all(get_engine(app))  # tables a migration does not create yet, if any
     with app.app_context():
         session = get_session()
         load_catalog_file(session, DEFAULT_CATALOG_PATH)

@@ -34,7 +34,6 @@ change for the purpose.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -457,8 +456,10 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
-#: Column positions in a row of :data:`_CHECK_SQL`.
-_ID, _BIRTH, _ERASED, _STATUS, _TIER, _NOTICE, _NOTICE_DATE, _GUARDIAN, _UNTIL, _CHANGED = range(10)
+#: Column positions in a row of the check query: the purpose's legal basis and newest
+#: material notice change, then the subject (null: no such subject) and its state.
+_BASIS, _MATERIAL, _ID, _BIRTH, _ERASED, _STATUS, _TIER, _NOTICE, _NOTICE_DATE = range(9)
+_GUARDIAN, _UNTIL, _CHANGED = range(9, 12)
 _RANK = {tier.value: tier.rank for tier in Tier}
 
 
@@ -511,22 +512,35 @@ def _answer(
     return Answer(subject, True, "valid", None, tier, row[_NOTICE])
 
 
-#: What a check asks the catalog: the purpose's legal basis, and every material notice
-#: change in effect (their purposes are filtered here, in Python: a JSON list is read
-#: differently by each database).
-_PURPOSE_SQL = (
-    "SELECT p.legal_basis, n.effective_date, n.purposes FROM purposes p "
-    "LEFT JOIN privacy_notices n ON n.material_change = {true} AND n.effective_date <= {m} "
-    "WHERE p.id = {m}"
-)
-#: One subject per row, with its state for the purpose, or nulls: never granted.
-_CHECK_SQL = (
-    "SELECT s.id, s.birth_year, s.erased_at, c.status, c.tier, c.notice_version, "
-    "c.notice_date, c.by_guardian, c.valid_until, c.changed_at "
-    "FROM subjects s LEFT JOIN consent_states c ON c.subject_id = s.id AND c.purpose = {m} "
-    "WHERE s.id IN ({ids})"
-)
-_CHUNK = 1000
+#: One statement answers a check: the catalog part (``p``: the purpose's legal basis; ``m``:
+#: the newest material notice change naming it) is joined to every row, and a purpose that
+#: does not exist returns no row at all. The JSON list of a notice's purposes is searched
+#: the way each database reads JSON.
+_CHECK_SQL = {
+    "postgresql": (
+        "WITH p AS (SELECT legal_basis FROM purposes WHERE id = %(purpose)s), "
+        "m AS (SELECT max(effective_date) AS material FROM privacy_notices "
+        "WHERE material_change AND effective_date <= %(today)s "
+        "AND purposes::jsonb ? %(purpose)s) "
+        "SELECT p.legal_basis, m.material, s.id, s.birth_year, s.erased_at, c.status, c.tier, "
+        "c.notice_version, c.notice_date, c.by_guardian, c.valid_until, c.changed_at "
+        "FROM p CROSS JOIN m LEFT JOIN (unnest(%(ids)s::text[]) AS q(id) "
+        "JOIN subjects s ON s.id = q.id "
+        "LEFT JOIN consent_states c ON c.subject_id = s.id AND c.purpose = %(purpose)s) ON true"
+    ),
+    "sqlite": (
+        "WITH p AS (SELECT legal_basis FROM purposes WHERE id = :purpose), "
+        "m AS (SELECT max(effective_date) AS material FROM privacy_notices n "
+        "WHERE material_change = 1 AND effective_date <= :today "
+        "AND EXISTS (SELECT 1 FROM json_each(n.purposes) WHERE value = :purpose)) "
+        "SELECT p.legal_basis, m.material, s.id, s.birth_year, s.erased_at, c.status, c.tier, "
+        "c.notice_version, c.notice_date, c.by_guardian, c.valid_until, c.changed_at "
+        "FROM p CROSS JOIN m LEFT JOIN subjects s ON s.id IN ({ids}) "
+        "LEFT JOIN consent_states c ON c.subject_id = s.id AND c.purpose = :purpose"
+    ),
+}
+#: SQLite binds one parameter per subject; PostgreSQL takes them all as one array.
+_SQLITE_CHUNK = 2000
 
 
 def check_many(
@@ -537,48 +551,54 @@ def check_many(
     *,
     now: dt.datetime | None = None,
 ) -> list[Answer]:
-    """Answer for each subject, in order: one query for the purpose, one per 1,000 subjects.
+    """Answer for each subject, in order, with one statement (SQLite: per 2,000 subjects).
 
     The hot path of every consent check (p99 of 1 ms for one subject, 100 ms for 10,000),
     so it speaks SQL to the driver directly: SQLAlchemy would build and compile more than
     the database does. Nothing is cached: each check reads the committed state.
     """
+    if not subjects:
+        return []
     now = now or dt.datetime.now(dt.UTC)
     conn = session.connection()
-    postgres = conn.dialect.name == "postgresql"
-    m = "%s" if postgres else "?"
+    dialect = conn.dialect.name
     today = now.date()
+    unique = list(dict.fromkeys(subjects))
+    rows: dict[str, Sequence[Any]] = {}
+    catalog: Sequence[Any] | None = None
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(
-            _PURPOSE_SQL.format(true="true" if postgres else "1", m=m),
-            (today if postgres else today.isoformat(), purpose),
-        )
-        catalog = cursor.fetchall()
-        if not catalog:
-            raise ApiError(
-                "validation-error", "Unknown purpose.", errors={"purpose": ["Not in the catalog."]}
-            )
-        if catalog[0][0] != "consent":
-            return [Answer(s, True, "legal_basis") for s in subjects]
-        material: dt.date | None = None
-        for _basis, effective, named in catalog:
-            if effective is None:
-                continue
-            names = json.loads(named) if isinstance(named, str) else named
-            date = _date(effective)
-            if purpose in names and date is not None and (material is None or date > material):
-                material = date
-        rows: dict[str, Sequence[Any]] = {}
-        unique = list(dict.fromkeys(subjects))
-        for i in range(0, len(unique), _CHUNK):
-            chunk = unique[i : i + _CHUNK]
-            cursor.execute(
-                _CHECK_SQL.format(m=m, ids=", ".join([m] * len(chunk))), (purpose, *chunk)
-            )
-            rows.update((row[_ID], row) for row in cursor.fetchall())
+        if dialect == "postgresql":
+            chunks = [unique]
+        else:
+            chunks = [unique[i : i + _SQLITE_CHUNK] for i in range(0, len(unique), _SQLITE_CHUNK)]
+        for chunk in chunks:
+            if dialect == "postgresql":
+                cursor.execute(
+                    _CHECK_SQL[dialect], {"purpose": purpose, "today": today, "ids": chunk}
+                )
+            else:
+                names = {f"s{i}": subject for i, subject in enumerate(chunk)}
+                cursor.execute(
+                    _CHECK_SQL["sqlite"].format(ids=", ".join(f":{n}" for n in names)),
+                    {"purpose": purpose, "today": today.isoformat(), **names},
+                )
+            found = cursor.fetchall()
+            if not found:
+                break  # no such purpose: the catalog part returned nothing
+            catalog = found[0]
+            if catalog[_BASIS] != "consent":
+                break
+            rows.update((row[_ID], row) for row in found if row[_ID] is not None)
     finally:
         cursor.close()
+    if catalog is None:
+        raise ApiError(
+            "validation-error", "Unknown purpose.", errors={"purpose": ["Not in the catalog."]}
+        )
+    if catalog[_BASIS] != "consent":
+        return [Answer(s, True, "legal_basis") for s in subjects]
+    material = _date(catalog[_MATERIAL])
     rank, get = tier.rank, rows.get
     return [_answer(subject, get(subject), rank, material, now) for subject in subjects]
 

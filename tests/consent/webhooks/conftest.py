@@ -30,7 +30,6 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-import consent.webhooks
 from consent.models import ConsentEvent
 from consent.webhooks import outbox, services
 from consent.webhooks.delivery import DeliverySettings, Worker
@@ -39,14 +38,6 @@ from consent.webhooks.signing import SIGNATURE_HEADER, verify_signature
 from governance.db import get_session, utcnow
 from governance.profiles.crypto import profile_crypto
 from governance.profiles.models import Subject
-
-
-@pytest.fixture
-def app(app: Flask) -> Flask:
-    """The test app with the webhooks API and command (until create_app wires them)."""
-    if "consent_webhooks" not in app.blueprints:
-        consent.webhooks.init_app(app)
-    return app
 
 
 def subject_id(n: int) -> str:

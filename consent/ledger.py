@@ -12,7 +12,8 @@ The rules, each with its refusal reason:
 - ``consent_not_applicable``: the purpose rests on another legal basis (a contract), so
   there is nothing to grant or refuse;
 - ``separate_consent_not_bundled`` (PIPL arts. 23, 25, 29, 39): a purpose that needs
-  separate consent is granted only on its own, never in a bundle;
+  separate consent is granted only on its own, never in a bundle (withdrawing or
+  refusing several at once is one action, as art. 15 wants);
 - ``guardian_required`` (art. 31): a subject under 14 cannot grant; their guardian can;
 - ``guardian_evidence_required``, ``behalf_evidence_required``: a guardian's grant
   carries the hash of the guardianship evidence; an operator acting on the subject's
@@ -194,12 +195,13 @@ def _validate(session: Session, change: Change, now: dt.datetime) -> tuple[Subje
             "These purposes rest on another legal basis; consent is not asked for them.",
             purposes=not_consent,
         )
-    if len(purposes) > 1:
+    if change.kind == "grant" and len(purposes) > 1:
+        # Withdrawing or refusing many at once stays one action (art. 15); granting does not.
         separate = [p.id for p in purposes if p.separate_consent]
         if separate:
             raise ConsentRefused(
                 "separate_consent_not_bundled",
-                "A purpose that needs separate consent is decided on its own, never in a "
+                "A purpose that needs separate consent is granted on its own, never in a "
                 "bundle with others.",
                 purposes=separate,
             )

@@ -155,6 +155,17 @@ def test_there_is_no_accept_all_that_hides_separate_purposes(
     assert sorted(error.members["purposes"]) == sorted(SEPARATE)
 
 
+def test_withdrawing_everything_at_once_includes_separate_purposes(
+    adult: str, decide: Any, check: Any
+) -> None:
+    decide(adult, "grant", "marketing_push")
+    for purpose in SEPARATE:
+        decide(adult, "grant", purpose)
+    recorded = decide(adult, "withdraw", "marketing_push", *SEPARATE)
+    assert sorted(e.purpose for e in recorded.events) == sorted(["marketing_push", *SEPARATE])
+    assert {check(adult, p).reason for p in ("marketing_push", *SEPARATE)} == {"withdrawn"}
+
+
 @pytest.mark.parametrize("purpose", SEPARATE)
 def test_a_separate_consent_purpose_alone_is_granted(
     adult: str, decide: Any, check: Any, purpose: str

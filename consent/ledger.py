@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 
 from audit import record as audit_record
 from audit.log import lock as audit_lock
-from consent.catalog.models import Purpose
+from consent.catalog.models import PrivacyNotice, Purpose
 from consent.models import ACTED_BY, CHANNELS, EVENTS, STATES, ConsentEvent, ConsentState
 from consent.tiers import Tier
 from governance.errors import ApiError
@@ -123,8 +123,6 @@ def is_minor(birth_year: int | None, today: dt.date) -> bool:
 
 def latest_material_change(session: Session, purposes: Iterable[str], today: dt.date) -> dict:
     """For each purpose, the effective date of the newest material notice change naming it."""
-    from consent.catalog.models import PrivacyNotice
-
     wanted = set(purposes)
     out: dict[str, dt.date] = {}
     rows = session.execute(
@@ -142,8 +140,13 @@ def latest_material_change(session: Session, purposes: Iterable[str], today: dt.
 # -- recording -------------------------------------------------------------------------------
 
 
-def _validate(session: Session, change: Change, now: dt.datetime) -> tuple[Subject, list[Purpose]]:
-    """Every refusal, before anything is written; returns the subject and the purposes."""
+def _validate(
+    session: Session, change: Change, now: dt.datetime
+) -> tuple[Subject, list[Purpose], dt.date | None]:
+    """Every refusal, before anything is written.
+
+    Returns the subject, the purposes and, for a grant, the effective date of its notice.
+    """
     errors: dict[str, list[str]] = {}
     if change.kind not in DECISIONS:
         errors["kind"] = [f"Must be one of: {', '.join(DECISIONS)}."]
@@ -217,7 +220,7 @@ def _validate(session: Session, change: Change, now: dt.datetime) -> tuple[Subje
             "A guardian's decision carries guardian_evidence_sha256.",
         )
     if change.kind != "grant":
-        return subject, purposes
+        return subject, purposes, None
 
     today = now.date()
     if is_minor(subject.birth_year, today) and change.acted_by != "guardian":
@@ -234,8 +237,6 @@ def _validate(session: Session, change: Change, now: dt.datetime) -> tuple[Subje
             f"The tier '{tier}' is below what these purposes need.",
             purposes=low,
         )
-    from consent.catalog.models import PrivacyNotice
-
     notice = session.get(PrivacyNotice, change.notice_version)
     if notice is None:
         raise ApiError(
@@ -257,7 +258,7 @@ def _validate(session: Session, change: Change, now: dt.datetime) -> tuple[Subje
             "the grant under its version.",
             purposes=superseded,
         )
-    return subject, purposes
+    return subject, purposes, notice.effective_date
 
 
 def apply(state: Mapping[str, Any] | None, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -316,13 +317,7 @@ def record(
     # Ordered with the audit log: every consent write takes its lock first, so events, the
     # states and the audit entries commit in one order across processes.
     audit_lock(session)
-    subject, purposes = _validate(session, change, now)
-    notice_date = None
-    if change.kind == "grant":
-        from consent.catalog.models import PrivacyNotice
-
-        notice = session.get(PrivacyNotice, change.notice_version)
-        notice_date = notice.effective_date if notice is not None else None
+    subject, purposes, notice_date = _validate(session, change, now)
     current = {
         row.purpose: row
         for row in session.execute(
@@ -404,7 +399,7 @@ def sweep(session: Session, *, now: dt.datetime | None = None) -> dict[str, int]
     counts = {"expire": 0, "reconsent_required": 0}
     for row in granted:
         kind = None
-        if row.valid_until is not None and _aware(row.valid_until) <= now:
+        if row.valid_until is not None and as_utc(row.valid_until) <= now:
             kind = "expire"
         elif row.purpose in changes and (
             row.notice_date is None or changes[row.purpose] > row.notice_date
@@ -454,7 +449,8 @@ class Answer(NamedTuple):
         }
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """``moment`` as an aware UTC datetime (SQLite hands back naive UTC)."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
@@ -478,7 +474,7 @@ def _moment(value: Any) -> dt.datetime | None:
         return None
     if not isinstance(value, dt.datetime):
         value = dt.datetime.fromisoformat(value)
-    return _aware(value)
+    return as_utc(value)
 
 
 def _answer(
@@ -662,7 +658,7 @@ def _comparable(values: Mapping[str, Any]) -> tuple[Any, ...]:
     for name in _STATE_COLUMNS:
         value = values[name]
         if isinstance(value, dt.datetime):
-            value = _aware(value)
+            value = as_utc(value)
         out.append(value)
     return tuple(out)
 

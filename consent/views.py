@@ -396,8 +396,8 @@ class SubjectState(MethodView):
                     "by_guardian": state.by_guardian,
                     "valid_until": None
                     if state.valid_until is None
-                    else ledger._aware(state.valid_until).isoformat(),
-                    "changed_at": ledger._aware(state.changed_at).isoformat(),
+                    else ledger.as_utc(state.valid_until).isoformat(),
+                    "changed_at": ledger.as_utc(state.changed_at).isoformat(),
                 }
             )
         return {

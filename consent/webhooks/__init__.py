@@ -23,10 +23,11 @@ __all__ = ["SIGNATURE_HEADER", "init_app", "sign", "verify_signature"]
 
 
 def init_app(app: Flask) -> None:
-    """Register the webhooks API and ``governance consent deliver``."""
-    from consent import cli as consent_cli
+    """Register the webhooks API and attach ``deliver`` to the ``consent`` command group.
+
+    :func:`consent.init_app` registers the group itself.
+    """
     from consent.webhooks import cli as _deliver  # noqa: F401 - attaches 'deliver'
     from consent.webhooks import views
 
     views.init_app(app)
-    consent_cli.init_app(app)  # the 'consent' group; registering it twice is harmless

@@ -28,14 +28,16 @@ def _login(client: Any, username: str, password: str = PASSWORD) -> Any:
     )
 
 
-def _enrol(client: Any) -> pyotp.TOTP:
+def _enrol(client: Any) -> tuple[pyotp.TOTP, str]:
+    """Enrol TOTP; returns the generator and the exact code the enrolment used."""
     page = client.get("/console/totp/enrol").get_data(as_text=True)
     secret = re.search(r'<code id="secret">([A-Z2-7]+)</code>', page)
     assert secret
     totp = pyotp.TOTP(secret.group(1))
-    resp = client.post("/console/totp/enrol", data={"code": totp.now(), "csrf_token": _csrf(page)})
+    code = totp.now()
+    resp = client.post("/console/totp/enrol", data={"code": code, "csrf_token": _csrf(page)})
     assert resp.status_code == 302 and resp.headers["Location"].endswith("/console/")
-    return totp
+    return totp, code
 
 
 def form_csrf(client: Any, path: str) -> str:
@@ -60,15 +62,17 @@ def test_second_sign_in_needs_a_fresh_totp_code(app: Flask, make_operator: Any) 
     make_operator("analyst", username="bo.analyst")
     client = app.test_client()
     _login(client, "bo.analyst")
-    totp = _enrol(client)
+    _, used_code = _enrol(client)
     client.post("/console/logout", data={"csrf_token": form_csrf(client, "/console/")})
     assert client.get("/console/").status_code == 401
 
     resp = _login(client, "bo.analyst")
     assert resp.headers["Location"].endswith("/console/login/totp")
     token = form_csrf(client, "/console/login/totp")
-    replay = client.post("/console/login/totp", data={"code": totp.now(), "csrf_token": token})
-    assert replay.status_code == 401  # the code used at enrolment cannot be replayed
+    replay = client.post("/console/login/totp", data={"code": used_code, "csrf_token": token})
+    # The code used at enrolment cannot be replayed. (Replaying the exact code, not
+    # totp.now(): across a 30-second boundary now() is a new, legitimately valid code.)
+    assert replay.status_code == 401
     wrong = client.post("/console/login/totp", data={"code": "000000", "csrf_token": token})
     assert wrong.status_code == 401
     assert client.get("/console/").status_code == 401
@@ -126,7 +130,7 @@ def test_step_up_refreshes_the_second_factor(app: Flask, make_operator: Any) -> 
     make_operator("dpo", username="eve.dpo")
     client = app.test_client()
     _login(client, "eve.dpo")
-    totp = _enrol(client)
+    totp, _ = _enrol(client)
     with client.session_transaction() as sess:
         sess["mfa_at"] = 0  # long ago
     from governance.auth.models import Operator

@@ -11,6 +11,9 @@ Who may do what:
   behalf (customer service, with the hash of the evidence); ``consent:read`` (DPO,
   customer service) reads any subject's state and history.
 
+Services and operators of one brand see only that brand's subjects: another brand's subject
+is answered exactly as one that does not exist (404, or ``unknown_subject`` in a check).
+
 The rules themselves are in :mod:`consent.ledger`; the views parse, authorise and commit.
 """
 
@@ -248,10 +251,11 @@ def _decider(actor: Actor, subject_id: str, args: dict[str, Any]) -> tuple[str, 
 
 
 def _reader(actor: Actor, subject_id: str) -> None:
-    """The subject themselves, or ``consent:read``."""
+    """The subject themselves, or ``consent:read`` (for a subject of the actor's brand)."""
     if actor.type == "subject" and actor.id == subject_id:
         return
     if actor.can(Permission.CONSENT_READ):
+        ledger.require_subject(get_session(), subject_id, actor.brand)
         return
     raise _forbid("Reading consent needs 'consent:read', or to be that customer.")
 
@@ -294,7 +298,8 @@ class Decisions(MethodView):
         Withdrawing a purpose that is not granted changes nothing and is reported under
         ``unchanged``.
         """
-        acted_by, actor_id = _decider(current_actor(), subject_id, args)
+        actor = current_actor()
+        acted_by, actor_id = _decider(actor, subject_id, args)
         change = ledger.Change(
             subject=subject_id,
             purposes=tuple(args["purposes"]),
@@ -308,6 +313,7 @@ class Decisions(MethodView):
             guardian_evidence_sha256=args.get("guardian_evidence_sha256"),
             behalf_evidence_sha256=args.get("behalf_evidence_sha256"),
             valid_until=args.get("valid_until"),
+            brand=actor.brand,
         )
         session = get_session()
         recorded = ledger.record(session, change, receipts=receipt_issuer(session))
@@ -326,8 +332,11 @@ class Check(MethodView):
     @blp.alt_response(403, response="FORBIDDEN")
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
         """Is this subject's consent valid for the purpose at the tier, and if not, why."""
-        _in_scope(current_actor(), [args["purpose"]])
-        answer = ledger.check(get_session(), args["subject"], args["purpose"], Tier(args["tier"]))
+        actor = current_actor()
+        _in_scope(actor, [args["purpose"]])
+        answer = ledger.check(
+            get_session(), args["subject"], args["purpose"], Tier(args["tier"]), brand=actor.brand
+        )
         return answer.to_json()
 
 
@@ -342,9 +351,10 @@ class BatchCheck(MethodView):
     @blp.alt_response(403, response="FORBIDDEN")
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
         """The same question for up to 10,000 subjects; answers in the order asked."""
-        _in_scope(current_actor(), [args["purpose"]])
+        actor = current_actor()
+        _in_scope(actor, [args["purpose"]])
         answers = ledger.check_many(
-            get_session(), args["subjects"], args["purpose"], Tier(args["tier"])
+            get_session(), args["subjects"], args["purpose"], Tier(args["tier"]), brand=actor.brand
         )
         return {
             "purpose": args["purpose"],
@@ -361,6 +371,7 @@ class SubjectState(MethodView):
     @blp.response(200, SubjectStateSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(404, response="NOT_FOUND")
     def get(self, subject_id: str) -> dict[str, Any]:
         """Every purpose the subject decided on, with whether a check passes now.
 
@@ -372,6 +383,7 @@ class SubjectState(MethodView):
         scope: frozenset[str] | None = None
         if actor.type == "service" and actor.can(Permission.CONSENT_CHECK):
             scope = actor.purposes
+            ledger.require_subject(session, subject_id, actor.brand)
         else:
             _reader(actor, subject_id)
         rows = [
@@ -416,6 +428,7 @@ class History(MethodView):
     @blp.response(200, HistorySchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(404, response="NOT_FOUND")
     def get(self, args: dict[str, Any], subject_id: str) -> dict[str, Any]:
         """Every decision: what, when, which notice, which channel, who acted; newest first."""
         _reader(current_actor(), subject_id)
@@ -448,13 +461,15 @@ class Receipt(MethodView):
 
         A customer gets their own; ``consent:read`` gets any.
         """
-        event = get_session().scalar(
-            select(ConsentEvent).where(ConsentEvent.receipt_id == receipt_id)
-        )
+        session = get_session()
+        event = session.scalar(select(ConsentEvent).where(ConsentEvent.receipt_id == receipt_id))
         actor = current_actor()
         if event is None or not (
             (actor.type == "subject" and actor.id == event.subject_id)
-            or actor.can(Permission.CONSENT_READ)
+            or (
+                actor.can(Permission.CONSENT_READ)
+                and ledger.visible_subject(session, event.subject_id, actor.brand) is not None
+            )
         ):
             raise ApiError("not-found", "No such receipt.")
         return current_app.response_class(

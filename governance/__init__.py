@@ -98,12 +98,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     errors.init_app(app)
 
-    from governance import api, auth, cli, demo, meta, profiles, web
+    from governance import api, auth, brands, cli, demo, meta, profiles, web
 
     api.init_app(app)
     auth.init_app(app)  # authentication and permission checks run before body checks
     http.init_app(app)
     meta.init_app(app)
+    brands.init_app(app)
 
     import audit
     import consent

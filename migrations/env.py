@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from alembic import context
@@ -22,6 +24,44 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
     return False
 
 
+@contextmanager
+def _sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite's procedure for changing a table (https://sqlite.org/lang_altertable.html).
+
+    Batch operations rebuild a table: copy it, drop the old one, rename the copy. With
+    foreign keys enforced, dropping ``subjects`` would cascade to (or be refused by) every
+    row that refers to it, and a column with a REFERENCES clause and a default cannot be
+    added to a table with rows. So enforcement is off during the migration's transaction
+    (:func:`_check_foreign_keys` checks every reference before the commit) and on again
+    after it. The pragma only takes effect outside a transaction: the connection must not
+    be in one.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    if connection.in_transaction():
+        raise RuntimeError("run SQLite migrations on a connection outside a transaction")
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()
+    try:
+        yield
+    finally:
+        if connection.in_transaction():
+            connection.rollback()
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    """Refuse to commit a SQLite migration that left a reference dangling."""
+    if connection.dialect.name != "sqlite":
+        return
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        tables = sorted({row[0] for row in broken})
+        raise RuntimeError(f"the migration broke foreign keys in: {', '.join(tables)}")
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -30,8 +70,9 @@ def _configure(connection: Connection) -> None:
         compare_type=True,
         render_item=_render_item,
     )
-    with context.begin_transaction():
+    with _sqlite_foreign_keys_off(connection), context.begin_transaction():
         context.run_migrations()
+        _check_foreign_keys(connection)
 
 
 def run_migrations_offline() -> None:

@@ -176,17 +176,20 @@ class ActorClient:
 
 @pytest.fixture
 def make_operator(app: Flask) -> Any:
-    """Create an operator with ``roles``; returns its id."""
+    """Create an operator with ``roles`` (of one ``brand``, or the group); returns its id."""
     from governance.auth import services
     from governance.db import get_session
 
     def make(
-        *roles: str, username: str | None = None, password: str = "correct horse battery"
+        *roles: str,
+        username: str | None = None,
+        password: str = "correct horse battery",
+        brand: str | None = None,
     ) -> int:
         with app.app_context():
             db = get_session()
             op = services.create_operator(
-                db, username or f"op-{uuid.uuid4().hex[:8]}", password, list(roles)
+                db, username or f"op-{uuid.uuid4().hex[:8]}", password, list(roles), brand=brand
             )
             db.commit()
             return op.id
@@ -199,8 +202,8 @@ def as_operator(app: Flask, make_operator: Any) -> Any:
     """A client signed in (second factor done) as a new operator with ``roles``."""
     from governance.auth import services
 
-    def sign_in(*roles: str) -> ActorClient:
-        op_id = make_operator(*roles)
+    def sign_in(*roles: str, brand: str | None = None) -> ActorClient:
+        op_id = make_operator(*roles, brand=brand)
         client = app.test_client()
         with client.session_transaction() as sess:
             sess.update(
@@ -230,18 +233,26 @@ def as_admin(as_operator: Any) -> ActorClient:
 
 @pytest.fixture
 def as_service(app: Flask) -> Any:
-    """A client authenticated by a new API key scoped to ``purposes``."""
+    """A client authenticated by a new API key (of ``brand``) scoped to ``purposes``."""
     from governance.auth import services
+    from governance.brands import DEFAULT_BRAND
     from governance.db import get_session
 
     def make(
-        purposes: list[str] | None = None, permissions: list[str] | None = None
+        purposes: list[str] | None = None,
+        permissions: list[str] | None = None,
+        brand: str = DEFAULT_BRAND,
     ) -> ActorClient:
         purposes = purposes or []
         with app.app_context():
             db = get_session()
             new = services.create_api_key(
-                db, "test service", purposes, permissions, known_purposes=set(purposes)
+                db,
+                "test service",
+                purposes,
+                permissions,
+                known_purposes=set(purposes),
+                brand=brand,
             )
             db.commit()
         return ActorClient(app.test_client(), {"Authorization": f"Bearer {new.token}"})

@@ -19,6 +19,7 @@ from alembic.script import Script, ScriptDirectory
 from click.testing import Result
 from flask import Flask
 from sqlalchemy import Column, Engine, MetaData, String, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from governance import create_app
 from governance.cli import main
@@ -39,7 +40,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 def migrate(engine: Engine, direction: str, revision: str) -> None:
     """Run ``alembic upgrade|downgrade revision`` on a connection of ``engine``."""
-    with engine.begin() as conn:
+    with engine.connect() as conn:  # outside a transaction: Alembic commits (see env.py)
         cfg = alembic_config(engine.url.render_as_string(hide_password=False), conn)
         if direction == "up":
             command.upgrade(cfg, revision)
@@ -194,3 +195,46 @@ def test_cli_db_downgrade_to_base_empties_the_database(bare_app: Flask) -> None:
 
     assert result.exit_code == 0, result.output
     assert app_tables(get_engine(bare_app)) == set()
+
+
+def test_brands_revision_keeps_every_row_and_gives_it_the_default_brand(engine: Engine) -> None:
+    """0004 rebuilds tables that other rows refer to (on SQLite); nothing may be lost."""
+    migrate(engine, "up", "0003")
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO subjects (id, created_at) VALUES ('sub_migrated0001', :t)"),
+            {"t": "2026-01-02 03:04:05"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO subject_keys (subject_id, key_version, wrapped_key, created_at) "
+                "VALUES ('sub_migrated0001', 1, 'kek-fictional:AAAA', :t)"
+            ),
+            {"t": "2026-01-02 03:04:05"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO operators (username, display_name, password_hash, roles, "
+                "created_at) VALUES ('mia.migrated', 'Mia', 'x', '[\"dpo\"]', :t)"
+            ),
+            {"t": "2026-01-02 03:04:05"},
+        )
+
+    migrate(engine, "up", "head")
+
+    with engine.connect() as conn:
+        subject = conn.execute(text("SELECT id, brand_id FROM subjects")).one()
+        keys = conn.execute(text("SELECT subject_id FROM subject_keys")).all()
+        operator = conn.execute(text("SELECT username, brand_id FROM operators")).one()
+        brands = conn.execute(text("SELECT id FROM brands")).scalars().all()
+    assert tuple(subject) == ("sub_migrated0001", "default")
+    assert [tuple(k) for k in keys] == [("sub_migrated0001",)]
+    assert tuple(operator) == ("mia.migrated", None)  # no brand: works for the whole group
+    assert brands == ["default"]
+    assert differences(engine) == []
+    # References are enforced again after the migration: an unknown brand is refused.
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO subjects (id, brand_id, created_at) VALUES ('sub_x', 'nope', :t)"),
+            {"t": "2026-01-02 03:04:05"},
+        )

@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from governance.brands import DEFAULT_BRAND
 from governance.db import Base, utcnow
 
 #: Message statuses. ``pending``: to be sent (or being sent, while claimed);
@@ -59,6 +60,10 @@ class WebhookSubscription(Base):
     name: Mapped[str] = mapped_column(String(128))
     url: Mapped[str] = mapped_column(String(2048))
     purposes: Mapped[list[str]] = mapped_column(JSON)  # purpose ids of the catalog
+    # It hears of this brand's subjects only (governance.brands).
+    brand_id: Mapped[str] = mapped_column(
+        ForeignKey("brands.id"), server_default=DEFAULT_BRAND, default=DEFAULT_BRAND
+    )
     # The signing secret wrapped by the KEK keyring (``kek-id:base64``), AAD bound to id.
     secret_wrapped: Mapped[str] = mapped_column(String(256))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -72,6 +77,7 @@ class WebhookSubscription(Base):
             "id": self.id,
             "name": self.name,
             "url": self.url,
+            "brand": self.brand_id,
             "purposes": list(self.purposes),
             "active": self.active,
             "created_at": self.created_at,

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from consent.models import ConsentEvent
 from consent.webhooks.models import OUTBOX, SUBSCRIPTIONS
 from governance.db import utcnow
+from governance.profiles.models import Subject
 
 __all__ = ["PAYLOAD_VERSION", "enqueue", "payload_for"]
 
@@ -64,7 +65,7 @@ def canonical(payload: dict[str, Any]) -> str:
 
 
 def enqueue(session: Session, event: ConsentEvent) -> int:
-    """Queue ``event`` for every active subscription that follows its purpose.
+    """Queue ``event`` for every active subscription of the subject's brand following its purpose.
 
     Call it after the event row is flushed (it needs the event id) and its receipt id is
     set, inside the event's transaction; the caller commits. Returns the number of
@@ -74,7 +75,11 @@ def enqueue(session: Session, event: ConsentEvent) -> int:
         raise ValueError("enqueue needs a flushed event (its id is not set yet)")
     rows = session.execute(
         select(SUBSCRIPTIONS.c.id, SUBSCRIPTIONS.c.purposes)
-        .where(SUBSCRIPTIONS.c.active.is_(True))
+        .where(
+            SUBSCRIPTIONS.c.active.is_(True),
+            SUBSCRIPTIONS.c.brand_id
+            == select(Subject.brand_id).where(Subject.id == event.subject_id).scalar_subquery(),
+        )
         .order_by(SUBSCRIPTIONS.c.id)
     ).all()
     targets = [sub_id for sub_id, purposes in rows if event.purpose in (purposes or ())]

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 import audit
 from consent.catalog.models import Purpose
 from consent.webhooks.models import BLOCKING, OUTBOX, OutboxMessage, WebhookSubscription
+from governance.brands import DEFAULT_BRAND, require_brand, sees
 from governance.db import utcnow
 from governance.errors import ApiError
 from governance.keys import Keyring
@@ -143,13 +144,15 @@ def create_subscription(
     keyring: Keyring,
     production: bool,
     created_by: int | None = None,
+    brand: str = DEFAULT_BRAND,
 ) -> NewSubscription:
-    """Create an active subscription to consent changes for ``purposes``."""
+    """Create an active subscription to changes of ``brand``'s subjects for ``purposes``."""
     name = name.strip()
     if not name:
         raise _invalid("name", "Give the subscription a name.")
     check_url(url, production=production)
     wanted = _check_purposes(session, purposes)
+    require_brand(session, brand)
     sub_id = SUBSCRIPTION_PREFIX + secrets.token_hex(8)
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     subscription = WebhookSubscription(
@@ -157,6 +160,7 @@ def create_subscription(
         name=name,
         url=url,
         purposes=wanted,
+        brand_id=brand,
         secret_wrapped=keyring.wrap(secret.encode(), secret_aad(sub_id)),
         active=True,
         created_at=utcnow(),
@@ -168,30 +172,45 @@ def create_subscription(
         session,
         action="consent.webhook.subscribe",
         resource=f"webhook:{sub_id}",
-        details={"subscription_id": sub_id, "purposes": wanted, "scheme": urlsplit(url).scheme},
+        details={
+            "subscription_id": sub_id,
+            "brand": brand,
+            "purposes": wanted,
+            "scheme": urlsplit(url).scheme,
+        },
     )
     return NewSubscription(subscription, secret)
 
 
-def list_subscriptions(session: Session) -> list[WebhookSubscription]:
-    """Every subscription, newest first (never a secret)."""
+def list_subscriptions(session: Session, *, brand: str | None = None) -> list[WebhookSubscription]:
+    """Every subscription (of ``brand``; None: all), newest first (never a secret)."""
     stmt = (
         select(WebhookSubscription)
         .order_by(WebhookSubscription.created_at.desc(), WebhookSubscription.id)
         .limit(MAX_SUBSCRIPTIONS_LISTED)
     )
+    if brand is not None:
+        stmt = stmt.where(WebhookSubscription.brand_id == brand)
     return list(session.scalars(stmt))
 
 
-def deactivate_subscription(session: Session, subscription_id: str) -> WebhookSubscription:
+def _subscription(session: Session, subscription_id: str, brand: str | None) -> WebhookSubscription:
+    """The subscription, if an actor of ``brand`` (None: the group) may see it; else 404."""
+    subscription = session.get(WebhookSubscription, subscription_id)
+    if subscription is None or not sees(brand, subscription.brand_id):
+        raise ApiError("not-found", f"No webhook subscription {subscription_id!r}.")
+    return subscription
+
+
+def deactivate_subscription(
+    session: Session, subscription_id: str, *, brand: str | None = None
+) -> WebhookSubscription:
     """Stop deliveries to a subscription at once; it is kept, inactive, for the record.
 
     Its undelivered messages (pending or dead) are discarded in the same transaction: no
     worker claims them afterwards. Deactivating twice changes nothing the second time.
     """
-    subscription = session.get(WebhookSubscription, subscription_id)
-    if subscription is None:
-        raise ApiError("not-found", f"No webhook subscription {subscription_id!r}.")
+    subscription = _subscription(session, subscription_id, brand)
     if not subscription.active:
         return subscription
     subscription.active = False
@@ -224,9 +243,17 @@ class DeadLetterPage:
 
 
 def dead_letters(
-    session: Session, *, subscription_id: str | None = None, after: int | None = None, limit: int
+    session: Session,
+    *,
+    subscription_id: str | None = None,
+    after: int | None = None,
+    limit: int,
+    brand: str | None = None,
 ) -> DeadLetterPage:
-    """Dead messages (oldest first, keyset-paged by id), each with what it holds back."""
+    """Dead messages (oldest first, keyset-paged by id), each with what it holds back.
+
+    ``brand``: only messages to that brand's subscriptions (None: all).
+    """
     o = OUTBOX
     later = OUTBOX.alias("later")
     held_back = (
@@ -255,6 +282,12 @@ def dead_letters(
     ).where(o.c.status == "dead")
     if subscription_id is not None:
         stmt = stmt.where(o.c.subscription_id == subscription_id)
+    if brand is not None:
+        stmt = stmt.where(
+            o.c.subscription_id.in_(
+                select(WebhookSubscription.id).where(WebhookSubscription.brand_id == brand)
+            )
+        )
     if after is not None:
         stmt = stmt.where(o.c.id > after)
     rows = session.execute(stmt.order_by(o.c.id).limit(limit + 1)).mappings().all()
@@ -265,9 +298,12 @@ def dead_letters(
     return DeadLetterPage(items, items[-1]["id"] if len(rows) > limit else None)
 
 
-def _dead_letter(session: Session, message_id: int) -> OutboxMessage:
+def _dead_letter(session: Session, message_id: int, brand: str | None) -> OutboxMessage:
     message = session.get(OutboxMessage, message_id)
-    if message is None:
+    subscription = (
+        None if message is None else session.get(WebhookSubscription, message.subscription_id)
+    )
+    if message is None or subscription is None or not sees(brand, subscription.brand_id):
         raise ApiError("not-found", f"No webhook message {message_id}.")
     if message.status != "dead":
         raise ApiError("conflict", f"Webhook message {message_id} is {message.status}, not dead.")
@@ -290,9 +326,11 @@ def _record_dpo_action(session: Session, action: str, message: OutboxMessage) ->
     )
 
 
-def retry_dead_letter(session: Session, message_id: int) -> OutboxMessage:
+def retry_dead_letter(
+    session: Session, message_id: int, *, brand: str | None = None
+) -> OutboxMessage:
     """Put a dead message back in the queue, due now, with a fresh count of attempts."""
-    message = _dead_letter(session, message_id)
+    message = _dead_letter(session, message_id, brand)
     _record_dpo_action(session, "consent.webhook.retry", message)
     message.status = "pending"
     message.attempts = 0
@@ -301,9 +339,11 @@ def retry_dead_letter(session: Session, message_id: int) -> OutboxMessage:
     return message
 
 
-def discard_dead_letter(session: Session, message_id: int) -> OutboxMessage:
+def discard_dead_letter(
+    session: Session, message_id: int, *, brand: str | None = None
+) -> OutboxMessage:
     """Give a dead message up: it is never sent, and later ones for its subject go ahead."""
-    message = _dead_letter(session, message_id)
+    message = _dead_letter(session, message_id, brand)
     _record_dpo_action(session, "consent.webhook.discard", message)
     message.status = "discarded"
     message.claimed_by = None

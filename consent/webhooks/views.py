@@ -18,6 +18,7 @@ from consent.webhooks.models import OutboxMessage, WebhookSubscription
 from governance.api import Blueprint, get_api
 from governance.auth.actors import current_actor
 from governance.auth.permissions import Permission, requires
+from governance.brands import brand_for_new
 from governance.db import get_session
 from governance.profiles.crypto import profile_crypto
 
@@ -47,6 +48,10 @@ class SubscriptionCreateSchema(Schema):
         validate=validate.Length(min=1, max=100),
         metadata={"description": "purpose ids of the catalog whose changes are sent"},
     )
+    brand = fields.String(
+        validate=validate.Length(min=1, max=32),
+        metadata={"description": "whose subjects' changes are sent; default: your brand"},
+    )
 
 
 class SubscriptionSchema(Schema):
@@ -55,6 +60,7 @@ class SubscriptionSchema(Schema):
     id = fields.String(metadata={"description": "whs_...; the first half of Idempotency-Key"})
     name = fields.String()
     url = fields.String()
+    brand = fields.String()
     purposes = fields.List(fields.String())
     active = fields.Boolean()
     created_at = fields.DateTime()
@@ -133,7 +139,7 @@ class Subscriptions(MethodView):
     @blp.response(200, SubscriptionSchema(many=True))
     def get(self) -> list[WebhookSubscription]:
         """Every subscription, newest first (never a secret)."""
-        return services.list_subscriptions(get_session())
+        return services.list_subscriptions(get_session(), brand=current_actor().brand)
 
     @requires(Permission.WEBHOOKS_MANAGE)
     @blp.arguments(SubscriptionCreateSchema)
@@ -151,6 +157,7 @@ class Subscriptions(MethodView):
             keyring=profile_crypto().keyring,
             production=current_app.config["ENV"] == "production",
             created_by=int(actor.id) if actor.type == "operator" else None,
+            brand=brand_for_new(db, actor.brand, body.get("brand")),
         )
         db.commit()
         return {**new.subscription.to_public(), "secret": new.secret}
@@ -166,7 +173,9 @@ class SubscriptionItem(MethodView):
     def delete(self, subscription_id: str) -> WebhookSubscription:
         """Deactivate at once (kept for the record); its undelivered messages are discarded."""
         db = get_session()
-        subscription = services.deactivate_subscription(db, subscription_id)
+        subscription = services.deactivate_subscription(
+            db, subscription_id, brand=current_actor().brand
+        )
         db.commit()
         return subscription
 
@@ -185,6 +194,7 @@ class DeadLetters(MethodView):
             subscription_id=args.get("subscription"),
             after=args.get("after"),
             limit=args["limit"],
+            brand=current_actor().brand,
         )
         return {"items": page.items, "next": page.next}
 
@@ -200,7 +210,7 @@ class DeadLetterRetry(MethodView):
     def post(self, message_id: int) -> OutboxMessage:
         """Queue it again, due now, with a fresh count of attempts."""
         db = get_session()
-        message = services.retry_dead_letter(db, message_id)
+        message = services.retry_dead_letter(db, message_id, brand=current_actor().brand)
         db.commit()
         return message
 
@@ -216,7 +226,7 @@ class DeadLetterDiscard(MethodView):
     def post(self, message_id: int) -> OutboxMessage:
         """Never send it; later messages for its subject go ahead."""
         db = get_session()
-        message = services.discard_dead_letter(db, message_id)
+        message = services.discard_dead_letter(db, message_id, brand=current_actor().brand)
         db.commit()
         return message
 

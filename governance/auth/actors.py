@@ -47,6 +47,9 @@ class Actor:
     permissions: frozenset[Permission] = frozenset()
     roles: frozenset[Role] = frozenset()
     purposes: frozenset[str] = frozenset()  # a service's purpose scope
+    # The brand acted for (governance.brands); None: the whole group, or a customer (who
+    # only ever sees themselves).
+    brand: str | None = None
     mfa_at: dt.datetime | None = None  # last TOTP verification (operators)
     via_cookie: bool = False
     display_name: str = field(default="", compare=False)
@@ -90,6 +93,7 @@ def _actor_from_api_key(db: Session, header: str) -> Actor:
         id=key.id,
         permissions=frozenset(Permission(p) for p in key.permissions) | {Permission.AUTHENTICATED},
         purposes=frozenset(key.purposes),
+        brand=key.brand_id,
         display_name=key.name,
     )
 
@@ -119,6 +123,7 @@ def _actor_from_session(db: Session) -> Actor:
             roles=roles,
             permissions=permissions_for_roles(roles),
             mfa_at=_session_time("mfa_at"),
+            brand=operator.brand_id,
             via_cookie=True,
             display_name=operator.display_name,
         )

@@ -17,6 +17,7 @@ from consent.catalog.models import Purpose
 from governance.auth import services
 from governance.auth.models import ApiKey, Operator
 from governance.auth.permissions import Role
+from governance.brands import DEFAULT_BRAND
 from governance.db import get_session, utcnow
 from governance.errors import ApiError
 
@@ -34,9 +35,14 @@ def _fail(exc: ApiError) -> None:
     "--role", "roles", multiple=True, required=True, type=click.Choice([r.value for r in Role])
 )
 @click.option("--display-name", default="")
+@click.option("--brand", default=None, help="The one brand this operator works for (default: all).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
 def operator_create(
-    username: str, roles: tuple[str, ...], display_name: str, password_stdin: bool
+    username: str,
+    roles: tuple[str, ...],
+    display_name: str,
+    brand: str | None,
+    password_stdin: bool,
 ) -> None:
     """Create an operator; TOTP is enrolled at first sign-in."""
     if password_stdin:
@@ -45,12 +51,13 @@ def operator_create(
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     db = get_session()
     try:
-        op = services.create_operator(db, username, password, list(roles), display_name)
+        op = services.create_operator(db, username, password, list(roles), display_name, brand)
     except ApiError as exc:
         _fail(exc)
         return
     db.commit()
-    click.echo(f"operator {op.username} created (id {op.id}, roles {', '.join(op.roles)})")
+    scope = f"brand {op.brand_id}" if op.brand_id else "all brands"
+    click.echo(f"operator {op.username} created (id {op.id}, roles {', '.join(op.roles)}, {scope})")
 
 
 def _operator(username: str) -> Operator:
@@ -86,12 +93,17 @@ def operator_reset_totp(username: str) -> None:
 @click.option("--name", required=True)
 @click.option("--purpose", "purposes", multiple=True, help="Purpose id in the catalog (repeat).")
 @click.option("--permission", "permissions", multiple=True, help="Service permission (repeat).")
-def apikey_create(name: str, purposes: tuple[str, ...], permissions: tuple[str, ...]) -> None:
+@click.option("--brand", default=DEFAULT_BRAND, show_default=True, help="The key's brand.")
+def apikey_create(
+    name: str, purposes: tuple[str, ...], permissions: tuple[str, ...], brand: str
+) -> None:
     """Create a service key and print its token once."""
     db = get_session()
     known = set(db.scalars(select(Purpose.id)))
     try:
-        new = services.create_api_key(db, name, list(purposes), list(permissions) or None, known)
+        new = services.create_api_key(
+            db, name, list(purposes), list(permissions) or None, known, brand=brand
+        )
     except ApiError as exc:
         _fail(exc)
         return
@@ -119,7 +131,8 @@ def apikey_list() -> None:
     for key in get_session().scalars(select(ApiKey).order_by(ApiKey.created_at)):
         state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
         used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
-        click.echo(f"{key.id}\t{key.name}\t{state}\tlast used {used}\t{','.join(key.purposes)}")
+        purposes = ",".join(key.purposes)
+        click.echo(f"{key.id}\t{key.name}\t{key.brand_id}\t{state}\tlast used {used}\t{purposes}")
 
 
 def init_app(app: Flask) -> None:

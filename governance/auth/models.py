@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from governance.brands import DEFAULT_BRAND
 from governance.db import Base, utcnow
 
 
@@ -21,6 +22,8 @@ class Operator(Base):
     display_name: Mapped[str] = mapped_column(String(128))
     password_hash: Mapped[str] = mapped_column(String(256))
     roles: Mapped[list[str]] = mapped_column(JSON)
+    # The one brand this operator works for; None: the whole group (governance.brands).
+    brand_id: Mapped[str | None] = mapped_column(ForeignKey("brands.id"))
     # TOTP secret, encrypted under the keyring (never stored in clear).
     totp_secret_wrapped: Mapped[str | None] = mapped_column(String(512))
     totp_enabled_at: Mapped[dt.datetime | None]
@@ -40,6 +43,10 @@ class ApiKey(Base):
     secret_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 hex of the secret part
     purposes: Mapped[list[str]] = mapped_column(JSON)
     permissions: Mapped[list[str]] = mapped_column(JSON)
+    # A service works for one brand: it sees that brand's subjects only.
+    brand_id: Mapped[str] = mapped_column(
+        ForeignKey("brands.id"), server_default=DEFAULT_BRAND, default=DEFAULT_BRAND
+    )
     created_by: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[dt.datetime | None]
@@ -50,6 +57,7 @@ class ApiKey(Base):
         return {
             "id": self.id,
             "name": self.name,
+            "brand": self.brand_id,
             "purposes": list(self.purposes),
             "permissions": list(self.permissions),
             "created_at": self.created_at,

@@ -13,6 +13,10 @@ class WhoAmISchema(Schema):
     roles = fields.List(fields.String())
     permissions = fields.List(fields.String())
     purposes = fields.List(fields.String(), metadata={"description": "a service's scope"})
+    brand = fields.String(
+        allow_none=True,
+        metadata={"description": "the brand acted for; null: the whole group, or a customer"},
+    )
     csrf_token = fields.String(
         metadata={"description": "send as X-CSRFToken on changes made with a session cookie"}
     )
@@ -28,6 +32,10 @@ class ApiKeyCreateSchema(Schema):
         validate=validate.Length(max=100),
     )
     permissions = fields.List(fields.String(), load_default=None)
+    brand = fields.String(
+        validate=validate.Length(min=1, max=32),
+        metadata={"description": "the brand whose subjects the key sees; default: your own"},
+    )
 
 
 class ApiKeySchema(Schema):
@@ -35,6 +43,7 @@ class ApiKeySchema(Schema):
 
     id = fields.String()
     name = fields.String()
+    brand = fields.String()
     purposes = fields.List(fields.String())
     permissions = fields.List(fields.String())
     created_at = fields.DateTime()

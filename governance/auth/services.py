@@ -19,6 +19,7 @@ from governance.auth import signals
 from governance.auth.actors import API_KEY_PREFIX, hash_api_secret
 from governance.auth.models import ApiKey, Operator, PortalLinkRedemption
 from governance.auth.permissions import SERVICE_DEFAULT, SERVICE_GRANTABLE, Permission, Role
+from governance.brands import DEFAULT_BRAND, require_brand, sees
 from governance.db import utcnow
 from governance.errors import ApiError
 from governance.keys import Keyring
@@ -48,10 +49,17 @@ def set_password(operator: Operator, password: str) -> None:
 
 
 def create_operator(
-    db: Session, username: str, password: str, roles: list[str], display_name: str = ""
+    db: Session,
+    username: str,
+    password: str,
+    roles: list[str],
+    display_name: str = "",
+    brand: str | None = None,
 ) -> Operator:
-    """Create an operator with a scrypt password hash."""
+    """Create an operator with a scrypt password hash, of one ``brand`` or (None) the group."""
     _check_password_strength(password)
+    if brand is not None:
+        require_brand(db, brand)
     bad = [r for r in roles if r not in {role.value for role in Role}]
     if bad or not roles:
         raise ApiError(
@@ -62,7 +70,10 @@ def create_operator(
     if db.scalar(select(Operator.id).where(Operator.username == username)) is not None:
         raise ApiError("conflict", f"An operator named {username!r} already exists.")
     operator = Operator(
-        username=username, display_name=display_name or username, roles=sorted(set(roles))
+        username=username,
+        display_name=display_name or username,
+        roles=sorted(set(roles)),
+        brand_id=brand,
     )
     set_password(operator, password)
     db.add(operator)
@@ -141,8 +152,10 @@ def create_api_key(
     permissions: list[str] | None,
     known_purposes: set[str],
     created_by: int | None = None,
+    brand: str = DEFAULT_BRAND,
 ) -> NewApiKey:
-    """Create a key scoped to ``purposes``; the token is ``gk_<id>.<secret>``."""
+    """Create a key of ``brand`` scoped to ``purposes``; the token is ``gk_<id>.<secret>``."""
+    require_brand(db, brand)
     unknown = sorted(set(purposes) - known_purposes)
     if unknown:
         raise ApiError(
@@ -166,6 +179,7 @@ def create_api_key(
         secret_hash=hash_api_secret(secret),
         purposes=sorted(set(purposes)),
         permissions=sorted(Permission(p).value for p in wanted),
+        brand_id=brand,
         created_by=created_by,
     )
     db.add(key)
@@ -173,10 +187,13 @@ def create_api_key(
     return NewApiKey(key=key, token=f"{key_id}.{secret}")
 
 
-def revoke_api_key(db: Session, key_id: str) -> ApiKey:
-    """Revoke a key; it stops working for every request after the commit."""
+def revoke_api_key(db: Session, key_id: str, actor_brand: str | None = None) -> ApiKey:
+    """Revoke a key; it stops working for every request after the commit.
+
+    An operator of one brand (``actor_brand``) sees no other brand's keys.
+    """
     key = db.get(ApiKey, key_id)
-    if key is None:
+    if key is None or not sees(actor_brand, key.brand_id):
         raise ApiError("not-found", f"No API key {key_id!r}.")
     if key.revoked_at is None:
         key.revoked_at = utcnow()

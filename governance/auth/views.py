@@ -24,6 +24,7 @@ from governance.auth.schemas import (
     PortalLinkSchema,
     WhoAmISchema,
 )
+from governance.brands import brand_for_new, sees
 from governance.db import get_session, utcnow
 from governance.errors import ApiError
 from governance.keys import portal_link_key
@@ -49,6 +50,7 @@ class WhoAmI(MethodView):
             "roles": sorted(actor.roles),
             "permissions": sorted(actor.permissions),
             "purposes": sorted(actor.purposes),
+            "brand": actor.brand,
         }
         if actor.via_cookie:
             out["csrf_token"] = generate_csrf()
@@ -64,6 +66,9 @@ class ApiKeys(MethodView):
     def get(self) -> list[ApiKey]:
         """List keys, newest first (never their secrets)."""
         stmt = select(ApiKey).order_by(ApiKey.created_at.desc()).limit(1000)
+        brand = current_actor().brand
+        if brand is not None:
+            stmt = stmt.where(ApiKey.brand_id == brand)
         return list(get_session().scalars(stmt))
 
     @requires(Permission.API_KEYS_MANAGE)
@@ -74,6 +79,7 @@ class ApiKeys(MethodView):
         db = get_session()
         actor = current_actor()
         known = set(db.scalars(select(Purpose.id)))
+        brand = brand_for_new(db, actor.brand, body.get("brand"))
         new = services.create_api_key(
             db,
             body["name"],
@@ -81,6 +87,7 @@ class ApiKeys(MethodView):
             body["permissions"],
             known,
             created_by=int(actor.id) if actor.type == "operator" else None,
+            brand=brand,
         )
         db.commit()
         return {**new.key.to_public(), "token": new.token}
@@ -95,7 +102,7 @@ class ApiKeyItem(MethodView):
     def delete(self, key_id: str) -> ApiKey:
         """Revoke the key at once; it is kept (revoked) for the record."""
         db = get_session()
-        key = services.revoke_api_key(db, key_id)
+        key = services.revoke_api_key(db, key_id, current_actor().brand)
         db.commit()
         return key
 
@@ -111,7 +118,11 @@ class PortalLinks(MethodView):
         """Sign a short-lived, single-use link for a customer; send it to them yourself."""
         db = get_session()
         subject = db.get(Subject, body["subject_id"])
-        if subject is None or subject.erased_at is not None:
+        if (
+            subject is None
+            or subject.erased_at is not None
+            or not sees(current_actor().brand, subject.brand_id)
+        ):
             raise ApiError("not-found", "No such subject.")
         token = services.issue_portal_token(subject.id, portal_link_key())
         ttl = current_app.config["PORTAL_LINK_TTL_SECONDS"]

@@ -12,6 +12,7 @@ import datetime as dt
 from sqlalchemy import ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from governance.brands import DEFAULT_BRAND
 from governance.db import Base, utcnow
 
 
@@ -21,6 +22,11 @@ class Subject(Base):
     __tablename__ = "subjects"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # The brand whose customer this is (governance.brands): only that brand's services and
+    # operators (and the group's) see the subject.
+    brand_id: Mapped[str] = mapped_column(
+        ForeignKey("brands.id"), server_default=DEFAULT_BRAND, default=DEFAULT_BRAND
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Year of birth is what the art. 31 (under 14) rule needs; kept outside the profile so
     # the consent ledger can check it without decrypting anything. Null when unknown.

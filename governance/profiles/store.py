@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import TableClause
 
 from consent.catalog.models import CatalogField
+from governance.brands import DEFAULT_BRAND, require_brand
 from governance.db import utcnow
 from governance.errors import ApiError
 from governance.profiles.crypto import ProfileCrypto, SubjectCipher, profile_crypto
@@ -253,13 +254,24 @@ class SubjectBatch:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def add(self, subject_id: str, values: Mapping[str, Any], *, validated: bool = False) -> None:
-        """Encrypt one new subject's ``values`` into the batch."""
+    def add(
+        self,
+        subject_id: str,
+        values: Mapping[str, Any],
+        *,
+        validated: bool = False,
+        brand: str = DEFAULT_BRAND,
+    ) -> None:
+        """Encrypt one new subject's ``values`` into the batch (a customer of ``brand``)."""
         clean = dict(values) if validated else validate_values(self.specs, values)
         cipher, wrapped = self.crypto.new_subject_key(subject_id)
         birth_year = clean.get(BIRTH_YEAR_FIELD)
         self.rows.subjects.append(
-            {"id": subject_id, "birth_year": birth_year if _is_int(birth_year) else None}
+            {
+                "id": subject_id,
+                "brand_id": brand,
+                "birth_year": birth_year if _is_int(birth_year) else None,
+            }
         )
         self.rows.keys.append(
             {"subject_id": subject_id, "key_version": cipher.key_version, "wrapped_key": wrapped}
@@ -311,13 +323,18 @@ def create_subject(
     *,
     subject_id: str | None = None,
     crypto: ProfileCrypto | None = None,
+    brand: str = DEFAULT_BRAND,
 ) -> str:
-    """Create a subject with a new data key and its encrypted ``values``; return its id."""
+    """Create a customer of ``brand`` with a new data key and its encrypted ``values``.
+
+    Returns the new subject's id.
+    """
     subject_id = subject_id or new_subject_id()
+    require_brand(db, brand)
     if db.get(Subject, subject_id) is not None:
         raise ApiError("conflict", f"Subject {subject_id} already exists.")
     batch = SubjectBatch(load_field_specs(db), crypto or profile_crypto())
-    batch.add(subject_id, values)
+    batch.add(subject_id, values, brand=brand)
     batch.flush(db)
     return subject_id
 

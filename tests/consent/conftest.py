@@ -12,6 +12,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from consent import ledger
+from governance.brands import DEFAULT_BRAND
 from governance.db import get_session
 from governance.profiles.models import Subject
 
@@ -36,12 +37,12 @@ def ledger_db(db: Session, catalog: Any) -> Iterator[Session]:
 
 @pytest.fixture
 def make_subject(app: Flask) -> Any:
-    """Create subject ``n`` (born in ``birth_year``, if known); returns its id."""
+    """Create subject ``n`` (born in ``birth_year``, if known), of ``brand``; returns its id."""
 
-    def make(n: int, birth_year: int | None = 1990) -> str:
+    def make(n: int, birth_year: int | None = 1990, brand: str = DEFAULT_BRAND) -> str:
         with app.app_context():
             session = get_session()
-            session.add(Subject(id=subject_id(n), birth_year=birth_year))
+            session.add(Subject(id=subject_id(n), birth_year=birth_year, brand_id=brand))
             session.commit()
         return subject_id(n)
 

@@ -10,7 +10,8 @@ calls (in-process, no HTTP):
     (default 10,000): p50 and p99 against the 1 ms target; ``check_many`` for batches of
     10,000 random subjects (``BENCH_CONSENT_BATCHES`` of them, default 5): median and
     worst against the 100 ms target. PostgreSQL runs on a throwaway cluster started with
-    ``.ci/pg`` (the benchmark fails, saying so, when none can be started).
+    ``.ci/pg`` and a 2 GB buffer cache, vacuumed after the load as autovacuum would (the
+    benchmark fails, saying so, when no cluster can be started).
 ``consent-decide``
     ``consent.ledger.record`` + commit for ``BENCH_CONSENT_DECISIONS`` alternating grants
     and withdrawals (default 2,000), each durable with its audit entry and signed receipt:
@@ -37,6 +38,7 @@ from bench.harness import Metric, benchmark, instance_config
 CHECK_P99_MS = 1.0
 BATCH_MS = 100.0
 BATCH = 10_000
+PG_SHARED_BUFFERS = "2GB"
 PURPOSES = (
     "marketing_push",
     "personalised_recommendation",
@@ -157,10 +159,11 @@ def _load(app: Any, count: int) -> float:
                 )
         cursor.close()
     if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE subjects")
-            conn.exec_driver_sql("ANALYZE consent_states")
-            conn.commit()
+        # What autovacuum does after a bulk load, done at once: statistics for the planner,
+        # and the visibility map that lets a check read the key alone (index-only scans).
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM (ANALYZE) subjects")
+            conn.exec_driver_sql("VACUUM (ANALYZE) consent_states")
     return time.perf_counter() - started
 
 
@@ -191,6 +194,15 @@ def _measure_checks(app: Any, count: int, database: str) -> list[Metric]:
             singles.append((time.perf_counter() - started) * 1000)
             valid += answer.valid
             session.rollback()  # each check its own read, as each request is
+        # One batch, unmeasured, as the singles have theirs: the process's first touch of
+        # the pages (SQLite maps the file) is not what a running service sees.
+        ledger.check_many(
+            session,
+            [_subject(rng.randrange(count)) for _ in range(BATCH)],
+            "analytics",
+            Tier.BEHAVIOUR,
+        )
+        session.rollback()
         for _ in range(batches):
             subjects = [_subject(rng.randrange(count)) for _ in range(BATCH)]
             started = time.perf_counter()
@@ -243,6 +255,9 @@ def _postgres(folder: Path) -> Iterator[str | None]:
             check=True,
             capture_output=True,
             text=True,
+            # A buffer cache that holds the million subjects' keys, as a deployment of this
+            # size would configure it (PostgreSQL's default, 128 MB, is for small machines).
+            env={**os.environ, "PG_SHARED_BUFFERS": PG_SHARED_BUFFERS},
         ).stdout.strip()
     except subprocess.CalledProcessError:
         yield None

@@ -35,6 +35,7 @@ change for the purpose.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -517,7 +518,10 @@ def _answer(
 #: One statement answers a check: the catalog part (``p``: the purpose's legal basis; ``m``:
 #: the newest material notice change naming it) is joined to every row, and a purpose that
 #: does not exist returns no row at all. The JSON list of a notice's purposes is searched
-#: the way each database reads JSON.
+#: the way each database reads JSON. On PostgreSQL each subject is looked up by its key
+#: (the LATERAL ... LIMIT 1 keeps the planner from merge-joining the whole subjects index
+#: to the list, twice as slow for 10,000), and its state is read from the key alone
+#: (``ConsentState`` INCLUDEs the columns).
 _CHECK_SQL = {
     "postgresql": (
         "WITH p AS (SELECT legal_basis FROM purposes WHERE id = %(purpose)s), "
@@ -526,8 +530,9 @@ _CHECK_SQL = {
         "AND purposes::jsonb ? %(purpose)s) "
         "SELECT p.legal_basis, m.material, s.id, s.birth_year, s.erased_at, c.status, c.tier, "
         "c.notice_version, c.notice_date, c.by_guardian, c.valid_until, c.changed_at "
-        "FROM p CROSS JOIN m LEFT JOIN (unnest(%(ids)s::text[]) AS q(id) "
-        "JOIN subjects s ON s.id = q.id{brand} "
+        "FROM p CROSS JOIN m LEFT JOIN (json_array_elements_text(%(ids)s::json) AS q(id) "
+        "CROSS JOIN LATERAL (SELECT s.id, s.birth_year, s.erased_at FROM subjects s "
+        "WHERE s.id = q.id{brand} LIMIT 1) s "
         "LEFT JOIN consent_states c ON c.subject_id = s.id AND c.purpose = %(purpose)s) ON true"
     ),
     "sqlite": (
@@ -537,14 +542,13 @@ _CHECK_SQL = {
         "AND EXISTS (SELECT 1 FROM json_each(n.purposes) WHERE value = :purpose)) "
         "SELECT p.legal_basis, m.material, s.id, s.birth_year, s.erased_at, c.status, c.tier, "
         "c.notice_version, c.notice_date, c.by_guardian, c.valid_until, c.changed_at "
-        "FROM p CROSS JOIN m LEFT JOIN subjects s ON s.id IN ({ids}){brand} "
+        "FROM p CROSS JOIN m LEFT JOIN subjects s "
+        "ON s.id IN (SELECT value FROM json_each(:ids)){brand} "
         "LEFT JOIN consent_states c ON c.subject_id = s.id AND c.purpose = :purpose"
     ),
 }
 #: Only the asker's brand's subjects are found (the others answer ``unknown_subject``).
 _BRAND_SQL = {"postgresql": " AND s.brand_id = %(brand)s", "sqlite": " AND s.brand_id = :brand"}
-#: SQLite binds one parameter per subject; PostgreSQL takes them all as one array.
-_SQLITE_CHUNK = 2000
 
 
 def check_many(
@@ -556,7 +560,7 @@ def check_many(
     now: dt.datetime | None = None,
     brand: str | None = None,
 ) -> list[Answer]:
-    """Answer for each subject, in order, with one statement (SQLite: per 2,000 subjects).
+    """Answer for each subject, in order, with one statement.
 
     ``brand`` is the asker's: subjects of other brands answer ``unknown_subject``, exactly
     as subjects that do not exist (None: the whole group).
@@ -571,45 +575,28 @@ def check_many(
     conn = session.connection()
     dialect = conn.dialect.name
     today = now.date()
-    unique = list(dict.fromkeys(subjects))
-    rows: dict[str, Sequence[Any]] = {}
-    catalog: Sequence[Any] | None = None
+    # Asked for in key order: the database then walks its indexes forwards, page after page,
+    # instead of jumping about (SQLite answers 10,000 in about two thirds of the time).
+    unique = sorted(set(subjects))
+    # The subjects go as one JSON array: binding 10,000 parameters (SQLite) or quoting an
+    # array's elements one by one (psycopg) costs more than the lookups.
+    params: dict[str, Any] = {"purpose": purpose, "brand": brand, "ids": json.dumps(unique)}
+    params["today"] = today if dialect == "postgresql" else today.isoformat()
+    sql = _CHECK_SQL[dialect].format(brand="" if brand is None else _BRAND_SQL[dialect])
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    brand_sql = "" if brand is None else _BRAND_SQL[dialect]
     try:
-        if dialect == "postgresql":
-            chunks = [unique]
-        else:
-            chunks = [unique[i : i + _SQLITE_CHUNK] for i in range(0, len(unique), _SQLITE_CHUNK)]
-        for chunk in chunks:
-            if dialect == "postgresql":
-                cursor.execute(
-                    _CHECK_SQL[dialect].format(brand=brand_sql),
-                    {"purpose": purpose, "today": today, "ids": chunk, "brand": brand},
-                )
-            else:
-                names = {f"s{i}": subject for i, subject in enumerate(chunk)}
-                cursor.execute(
-                    _CHECK_SQL["sqlite"].format(
-                        ids=", ".join(f":{n}" for n in names), brand=brand_sql
-                    ),
-                    {"purpose": purpose, "today": today.isoformat(), "brand": brand, **names},
-                )
-            found = cursor.fetchall()
-            if not found:
-                break  # no such purpose: the catalog part returned nothing
-            catalog = found[0]
-            if catalog[_BASIS] != "consent":
-                break
-            rows.update((row[_ID], row) for row in found if row[_ID] is not None)
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
     finally:
         cursor.close()
-    if catalog is None:
+    if not found:  # no such purpose: the catalog part returned nothing
         raise ApiError(
             "validation-error", "Unknown purpose.", errors={"purpose": ["Not in the catalog."]}
         )
+    catalog = found[0]
     if catalog[_BASIS] != "consent":
         return [Answer(s, True, "legal_basis") for s in subjects]
+    rows = {row[_ID]: row for row in found if row[_ID] is not None}
     material = _date(catalog[_MATERIAL])
     rank, get = tier.rank, rows.get
     return [_answer(subject, get(subject), rank, material, now) for subject in subjects]

@@ -11,10 +11,16 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the consent API, the receipt keys, the webhooks and the commands."""
-    from consent import cli, receipts_views, views, webhooks
+    from consent import (
+        cli,
+        receipt_keys,  # noqa: F401 - attaches rotate-receipt-key
+        receipts_views,
+        views,
+        webhooks,
+    )
     from governance.api import get_api
 
     get_api(app).register_blueprint(views.blp)
     receipts_views.init_app(app)
     webhooks.init_app(app)
-    cli.init_app(app)
+    cli.init_app(app)  # the group, with receipt_keys' and the webhooks' commands attached

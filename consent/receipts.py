@@ -30,6 +30,7 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from cryptography.exceptions import InvalidSignature
@@ -59,6 +60,8 @@ __all__ = [
     "jwks",
     "new_receipt_id",
     "pi_categories",
+    "retired_keys",
+    "retired_keys_path",
     "verify",
 ]
 
@@ -211,9 +214,51 @@ def get_signer(app: Flask | None = None) -> ReceiptSigner:
     return signer
 
 
+def retired_keys_path(key_path: Path) -> Path:
+    """Where the public keys of replaced receipt-signing keys are kept, beside the key.
+
+    ``consent-receipt-signing.pem`` -> ``consent-receipt-signing.retired.jwks.json``: a JWK
+    Set of public keys only (``governance consent rotate-receipt-key`` writes it).
+    """
+    return key_path.with_name(f"{key_path.stem}.retired.jwks.json")
+
+
+def retired_keys(key_path: Path) -> list[dict[str, str]]:
+    """The public JWKs of replaced receipt keys (none when the file does not exist)."""
+    path = retired_keys_path(key_path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a readable JWK Set: {exc}") from None
+    keys = data.get("keys") if isinstance(data, dict) else None
+    if not isinstance(keys, list):
+        raise ValueError(f"{path} is not a JWK Set (no 'keys' list)")
+    for n, jwk in enumerate(keys):
+        kid = jwk.get("kid") if isinstance(jwk, dict) else None
+        try:
+            if not isinstance(kid, str):
+                raise InvalidReceipt("it has no kid")
+            if key_id(_public_key({"keys": [jwk]}, kid)) != kid:
+                raise InvalidReceipt("its kid is not its key's")
+        except InvalidReceipt as exc:
+            raise ValueError(f"{path}: key {n} is not a retired receipt key: {exc}") from None
+    return keys
+
+
 def jwks(app: Flask | None = None) -> dict[str, list[dict[str, str]]]:
-    """The JWK Set (RFC 7517) of the keys that verify this app's receipts."""
-    return {"keys": [get_signer(app).public_jwk()]}
+    """The JWK Set (RFC 7517) of the keys that verify this app's receipts.
+
+    The current key first, then every replaced one: a receipt stays verifiable after its
+    key was rotated.
+    """
+    from flask import current_app
+
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    current = get_signer(app).public_jwk()
+    retired = retired_keys(app.config["KEY_PATHS"].receipt_signing)
+    return {"keys": [current, *(k for k in retired if k.get("kid") != current["kid"])]}
 
 
 # -- the payload -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ message is claimed by one of them (see :mod:`consent.webhooks.delivery`).
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import threading
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ import click
 from flask import current_app
 
 from consent.cli import consent_group
+from consent.webhooks import services
 from consent.webhooks.delivery import DeliverySettings, Totals, Worker
 from governance.db import get_session
 from governance.profiles.crypto import profile_crypto
@@ -81,3 +83,18 @@ def deliver_command(once: bool, interval_ms: int | None, batch: int, concurrency
             with _stop_on_signals(stop):
                 totals = worker.run(interval_s, stop)
     click.echo(_summary(totals))
+
+
+@consent_group.command("purge-outbox")
+@click.option(
+    "--older-than-days", type=click.IntRange(1, None), default=30, show_default=True,
+    help="Delete messages delivered or discarded more than this many days ago.",
+)  # fmt: skip
+def purge_outbox_command(older_than_days: int) -> None:
+    """Delete old delivered and discarded webhook messages (never pending or dead ones)."""
+    session = get_session()
+    purged = services.purge_finished(session, older_than=dt.timedelta(days=older_than_days))
+    session.commit()
+    click.echo(
+        f"{purged} delivered or discarded messages older than {older_than_days} days deleted"
+    )

@@ -47,6 +47,8 @@ from governance.db import Base, utcnow
 STATUSES = ("pending", "delivered", "dead", "discarded")
 #: Statuses that hold back later messages for the same subscription and subject.
 BLOCKING = ("pending", "dead")
+#: Statuses of messages owed to nobody any more (``governance consent purge-outbox``).
+FINISHED = ("delivered", "discarded")
 
 _ID = BigInteger().with_variant(Integer(), "sqlite")
 

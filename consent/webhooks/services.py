@@ -16,6 +16,7 @@ data naming the subscription, so a wrapped secret copied to another row does not
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import secrets
 from collections.abc import Sequence
@@ -23,12 +24,18 @@ from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import CursorResult, Result, func, select, update
+from sqlalchemy import CursorResult, Result, delete, func, select, update
 from sqlalchemy.orm import Session
 
 import audit
 from consent.catalog.models import Purpose
-from consent.webhooks.models import BLOCKING, OUTBOX, OutboxMessage, WebhookSubscription
+from consent.webhooks.models import (
+    BLOCKING,
+    FINISHED,
+    OUTBOX,
+    OutboxMessage,
+    WebhookSubscription,
+)
 from governance.brands import DEFAULT_BRAND, require_brand, sees
 from governance.db import utcnow
 from governance.errors import ApiError
@@ -348,3 +355,31 @@ def discard_dead_letter(
     message.status = "discarded"
     message.claimed_by = None
     return message
+
+
+# -- housekeeping --------------------------------------------------------------------------
+
+
+def purge_finished(session: Session, *, older_than: dt.timedelta) -> int:
+    """Delete messages delivered (or discarded) more than ``older_than`` ago; return how many.
+
+    Pending and dead messages are never touched: they are still owed to a subscriber. The
+    events themselves stay in the ledger, and each delivery attempt's outcome is no part of
+    the audit trail, so nothing of the record is lost.
+    """
+    if older_than <= dt.timedelta(0):
+        raise _invalid("older_than", "Must be positive.")
+    cutoff = utcnow() - older_than
+    finished_at = func.coalesce(
+        OUTBOX.c.delivered_at, OUTBOX.c.last_attempt_at, OUTBOX.c.created_at
+    )
+    purged = rowcount(
+        session.execute(delete(OUTBOX).where(OUTBOX.c.status.in_(FINISHED), finished_at < cutoff))
+    )
+    audit.record(
+        session,
+        action="consent.webhook.purge",
+        resource="webhook:outbox",
+        details={"purged": purged, "older_than_days": older_than.days},
+    )
+    return purged

@@ -113,6 +113,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     audit.init_app(app)
     catalog.init_app(app)
     consent.init_app(app)
+    import policies
+
+    policies.init_app(app)
     profiles.init_app(app)
     demo.init_app(app)
     web.init_app(app)

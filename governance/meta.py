@@ -23,12 +23,15 @@ _SWAGGER_ASSETS = {"swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"
 @bp.get("/healthz")
 @public
 def healthz() -> tuple[dict[str, object], int]:
-    """Report whether the database answers."""
+    """Report whether the database answers, and the policy bundle in force (its hash)."""
+    import policies
+
+    bundle = policies.service().bundle_hash
     try:
         get_session().execute(text("SELECT 1"))
     except SQLAlchemyError:
-        return {"status": "unavailable", "database": "unreachable"}, 503
-    return {"status": "ok", "database": "ok"}, 200
+        return {"status": "unavailable", "database": "unreachable", "policy_bundle": bundle}, 503
+    return {"status": "ok", "database": "ok", "policy_bundle": bundle}, 200
 
 
 @bp.get("/problems/<slug>")

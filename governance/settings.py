@@ -110,17 +110,6 @@ class Settings(BaseSettings):
         "Generate missing key files at start-up. Refused when env is production.",
     )
 
-    # -- policy
-    policy_engine: Literal["embedded", "opa"] = _setting(
-        "embedded",
-        "policy",
-        "Policy engine: embedded (regopy, in-process) or opa (an OPA server). Read by the "
-        "policy engine, which lands with the policy issue.",
-    )
-    opa_url: str = _setting(
-        "http://127.0.0.1:8181", "policy", "OPA server URL when policy_engine is opa."
-    )
-
     # -- audit
     audit_log_origin: str | None = _setting(
         None,
@@ -194,6 +183,31 @@ class Settings(BaseSettings):
         "while idle (it goes on at once while there is work).",
         ge=10,
         le=60_000,
+    )
+
+    # -- policy
+    policy_engine: Literal["embedded", "opa"] = _setting(
+        "embedded",
+        "policy",
+        "Where Rego decisions are evaluated: embedded (regopy, in-process) or opa (an OPA "
+        "server at GOVERNANCE_OPA_URL, loaded with the same policies and data at start-up).",
+    )
+    opa_url: str = _setting(
+        "http://127.0.0.1:8181",
+        "policy",
+        "OPA server for GOVERNANCE_POLICY_ENGINE=opa.",
+    )
+    policy_timeout_ms: int = _setting(
+        200,
+        "policy",
+        "A decision that takes longer is discarded and denies every field (engine_error).",
+        ge=1,
+        le=10_000,
+    )
+    policy_reload: bool | None = _setting(
+        None,
+        "policy",
+        "Recompile the policies when a file in policies/ changes (default: in development only).",
     )
 
     # -- limits

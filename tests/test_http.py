@@ -42,10 +42,16 @@ def test_malformed_incoming_request_id_is_replaced(client: Any) -> None:
     assert resp.headers["X-Request-ID"].isalnum()
 
 
-def test_healthz_reports_database(client: Any) -> None:
+def test_healthz_reports_database_and_policy_bundle(client: Any) -> None:
+    from policies.engine import PolicySource
+
     resp = client.get("/healthz")
     assert resp.status_code == 200
-    assert resp.get_json() == {"status": "ok", "database": "ok"}
+    assert resp.get_json() == {
+        "status": "ok",
+        "database": "ok",
+        "policy_bundle": PolicySource.load().bundle_hash,
+    }
 
 
 def test_healthz_reports_unreachable_database(tmp_path: Path) -> None:

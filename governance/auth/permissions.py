@@ -43,6 +43,7 @@ class Permission(StrEnum):
     CONSENT_WRITE = "consent:write"  # record grants, withdrawals, refusals (a subject: own)
     CONSENT_READ = "consent:read"  # any subject's consent state, history and receipts
     WEBHOOKS_MANAGE = "webhooks:manage"  # consent-change subscriptions and dead letters
+    POLICY_CHECK = "policy:check"  # policy decisions (batch API, OPA-compatible Data API)
 
 
 class Public:
@@ -93,6 +94,7 @@ SERVICE_GRANTABLE: frozenset[Permission] = frozenset(
         Permission.AUDIT_PROOF,
         Permission.CONSENT_CHECK,
         Permission.CONSENT_WRITE,
+        Permission.POLICY_CHECK,
     }
 )
 SERVICE_DEFAULT: frozenset[Permission] = frozenset(

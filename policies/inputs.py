@@ -1,0 +1,208 @@
+"""Decision inputs: what the policies are told about an actor, a subject, a purpose, fields.
+
+The platform assembles every input itself, from the request's actor, the catalog and the
+consent ledger: a caller names a subject, a purpose and fields, never the facts the rules
+judge (its own roles, the consent state), so no caller can talk its way into an allow.
+The input holds ids, catalog attributes and consent facts, no profile value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from audit.log import format_time
+from audit.models import AuditEntry
+from consent import ledger
+from consent.catalog.models import CatalogField, Purpose
+from consent.models import ConsentState
+from consent.tiers import Tier
+from governance.auth.actors import Actor
+from governance.errors import ApiError
+
+#: The action of a policy decision's audit entry (counted for the daily volume).
+DECIDE_ACTION = "policy.decide"
+#: A request about more subjects than this is a bulk export (step-up for operators).
+BULK_SUBJECTS = 100
+#: The daily volume is counted up to this many decisions (above every threshold).
+VOLUME_CAP = 100_000
+#: The time zone of "allowed hours" and "today".
+LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class Question:
+    """Whether this actor may use these fields of this subject for this purpose."""
+
+    subject: str
+    purpose: str
+    fields: tuple[str, ...]
+
+
+def actor_input(actor: Actor, now: dt.datetime) -> dict[str, Any]:
+    """The actor as the policies see it."""
+    mfa_age = None
+    if actor.mfa_at is not None:
+        mfa_age = max(0, int((now - actor.mfa_at).total_seconds() // 60))
+    return {
+        "type": actor.type,
+        "id": actor.id,
+        "roles": sorted(actor.roles),
+        "purposes": sorted(actor.purposes),
+        "agreement": None,
+        "mfa_age_minutes": mfa_age,
+    }
+
+
+def field_input(spec: CatalogField) -> dict[str, Any]:
+    """A catalog field as the policies see it (attributes only, never a value)."""
+    return {
+        "name": spec.name,
+        "category": spec.category,
+        "tier": spec.tier,
+        "classification": spec.classification,
+        "pipl_sensitive": spec.pipl_sensitive,
+        "free_text": spec.free_text,
+    }
+
+
+def daily_volume(session: Session, actor: Actor, now: dt.datetime) -> int:
+    """How many decisions this actor had today (local day), counted up to the cap."""
+    start = now.astimezone(LOCAL_ZONE).replace(hour=0, minute=0, second=0, microsecond=0)
+    # The actor's newest entries (its index, newest first, at most the cap), then today's
+    # decisions among them: the work is bounded whatever the log's size.
+    recent = (
+        select(AuditEntry.logged_at, AuditEntry.action)
+        .where(AuditEntry.actor_type == actor.type, AuditEntry.actor_id == actor.id)
+        .order_by(AuditEntry.seq.desc())
+        .limit(VOLUME_CAP)
+        .subquery()
+    )
+    count = session.scalar(
+        select(func.count())
+        .select_from(recent)
+        .where(recent.c.logged_at >= format_time(start), recent.c.action == DECIDE_ACTION)
+    )
+    return int(count or 0)
+
+
+@dataclass
+class Assembled:
+    """The inputs for the questions that reached the policies, and those that did not."""
+
+    inputs: dict[int, dict[str, Any]]  # question index -> decision input
+    unknown_subjects: set[int]  # question indexes whose subject the actor cannot see
+
+
+def validate(
+    session: Session, questions: Sequence[Question]
+) -> tuple[dict[str, Purpose], dict[str, CatalogField]]:
+    """The purposes and fields named, or a 422 naming what is not in the catalog."""
+    purposes = {p.id: p for p in session.scalars(select(Purpose))}
+    fields = {f.name: f for f in session.scalars(select(CatalogField))}
+    errors: dict[str, list[str]] = {}
+    for n, q in enumerate(questions):
+        if q.purpose not in purposes:
+            errors.setdefault(f"questions.{n}.purpose", []).append("Not in the catalog.")
+        unknown = [f for f in q.fields if f not in fields]
+        if unknown:
+            errors.setdefault(f"questions.{n}.fields", []).append(
+                f"Not in the catalog: {', '.join(sorted(set(unknown)))}."
+            )
+        if len(set(q.fields)) != len(q.fields) or not q.fields:
+            errors.setdefault(f"questions.{n}.fields", []).append("Name each field once.")
+    if errors:
+        raise ApiError("validation-error", "Some questions are not well formed.", errors=errors)
+    return purposes, fields
+
+
+def assemble(
+    session: Session, actor: Actor, questions: Sequence[Question], *, now: dt.datetime
+) -> Assembled:
+    """Build the decision input of every question (one consent check per purpose)."""
+    purposes, fields = validate(session, questions)
+    local = now.astimezone(LOCAL_ZONE)
+    who = actor_input(actor, now)
+    bulk = len({q.subject for q in questions}) > BULK_SUBJECTS
+    volume = daily_volume(session, actor, now)
+
+    by_purpose: dict[str, list[str]] = {}
+    for q in questions:
+        by_purpose.setdefault(q.purpose, []).append(q.subject)
+    answers: dict[tuple[str, str], ledger.Answer] = {}
+    for purpose, subjects in by_purpose.items():
+        for answer in ledger.check_many(
+            session, subjects, purpose, Tier.BASIC, now=now, brand=actor.brand
+        ):
+            answers[(answer.subject, purpose)] = answer
+    subject_ids = {q.subject for q in questions}
+    guardians = {
+        (row.subject_id, row.purpose): row.by_guardian
+        for row in session.execute(
+            select(ConsentState.subject_id, ConsentState.purpose, ConsentState.by_guardian).where(
+                ConsentState.subject_id.in_(sorted(subject_ids)),
+                ConsentState.purpose.in_(sorted(by_purpose)),
+            )
+        )
+    }
+    from governance.profiles.models import Subject
+
+    births: dict[str, int | None] = {
+        row.id: row.birth_year
+        for row in session.execute(
+            select(Subject.id, Subject.birth_year).where(Subject.id.in_(sorted(subject_ids)))
+        )
+    }
+
+    out = Assembled({}, set())
+    for n, q in enumerate(questions):
+        answer = answers[(q.subject, q.purpose)]
+        if answer.reason in ("unknown_subject", "subject_erased"):
+            out.unknown_subjects.add(n)
+            continue
+        spec = purposes[q.purpose]
+        out.inputs[n] = {
+            "actor": who,
+            "purpose": {
+                "id": spec.id,
+                "legal_basis": spec.legal_basis,
+                "separate_consent": spec.separate_consent,
+            },
+            "consent": {
+                "valid": answer.valid and answer.reason != "legal_basis",
+                "reason": answer.reason,
+                "tier": answer.tier,
+                "by_guardian": bool(guardians.get((q.subject, q.purpose), False)),
+            },
+            "subject": {"minor": ledger.is_minor(births.get(q.subject), local.date())},
+            "personalised_recommendation": (
+                answer.valid if q.purpose == "personalised_recommendation" else True
+            ),
+            "fields": [field_input(fields[name]) for name in q.fields],
+            "context": {
+                "hour": local.hour,
+                "volume": min(volume + n + 1, VOLUME_CAP),
+                "bulk": bulk,
+                "today": local.date().isoformat(),
+            },
+        }
+    return out
+
+
+def audit_details(question: Question, decision: Mapping[str, Any]) -> dict[str, Any]:
+    """What the audit entry of a decision says: field names and reasons, never a value."""
+    fields = decision["fields"]
+    return {
+        "allowed": sorted(name for name, d in fields.items() if d["allow"]),
+        "denied": sorted(name for name, d in fields.items() if not d["allow"]),
+        "obligations": sorted(
+            {o.get("type", "?") for d in fields.values() for o in d["obligations"]}
+        ),
+        "flags": list(decision.get("flags", [])),
+    }

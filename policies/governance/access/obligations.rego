@@ -52,6 +52,7 @@ _second_factor_stale if {
 
 _recent_second_factor if {
 	is_number(input.actor.mfa_age_minutes)
+	is_number(_step_up.minutes)
 	input.actor.mfa_age_minutes <= _step_up.minutes
 }
 

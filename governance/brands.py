@@ -57,7 +57,7 @@ def require_brand(db: Session, brand_id: str) -> Brand:
         raise ApiError(
             "validation-error",
             "Unknown brand.",
-            errors={"brand": [f"No brand {brand_id!r}; see 'governance brand list'."]},
+            errors={"brand": ["No such brand; see 'governance brand list'."]},
         )
     return brand
 

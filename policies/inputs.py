@@ -110,10 +110,11 @@ def validate(
     for n, q in enumerate(questions):
         if q.purpose not in purposes:
             errors.setdefault(f"questions.{n}.purpose", []).append("Not in the catalog.")
-        unknown = [f for f in q.fields if f not in fields]
+        # Positions, not names: an error message never repeats what the caller sent.
+        unknown = [str(i) for i, f in enumerate(q.fields) if f not in fields]
         if unknown:
             errors.setdefault(f"questions.{n}.fields", []).append(
-                f"Not in the catalog: {', '.join(sorted(set(unknown)))}."
+                f"Not in the catalog: the field(s) at position {', '.join(unknown)}."
             )
         if len(set(q.fields)) != len(q.fields) or not q.fields:
             errors.setdefault(f"questions.{n}.fields", []).append("Name each field once.")

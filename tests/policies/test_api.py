@@ -83,8 +83,12 @@ def test_questions_outside_the_catalog_are_refused_with_nothing_written(
     before = db_snapshot()
     resp = _ask(crm, {"subject": alice, "purpose": "marketing_push", "fields": ["shoe_size"]})
     assert resp.status_code == 422
-    assert "questions.0.fields" in resp.get_json()["errors"]
+    assert resp.get_json()["errors"]["questions.0.fields"] == [
+        "Not in the catalog: the field(s) at position 0."
+    ]
     assert db_snapshot() == before
+    echoed = _ask(crm, {"subject": alice, "purpose": "marketing_push", "fields": [PII[0]]})
+    assert echoed.status_code == 422 and PII[0] not in echoed.get_data(as_text=True)
 
 
 PII = ["13812345678", "ana.fictional@example.com", "110101199003074593"]

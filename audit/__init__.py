@@ -37,6 +37,7 @@ __all__ = [
     "init_app",
     "public_keys",
     "record",
+    "record_many",
 ]
 
 _log = logging.getLogger(__name__)
@@ -119,6 +120,23 @@ def record(
         details=details,
         signer=get_signer(),
     )
+    current_app.extensions["audit.appended"] = True
+    return appended
+
+
+def record_many(session: Any, entries: Sequence[Mapping[str, Any]]) -> list[Appended]:
+    """Append several entries of the current request or command in one go; caller commits.
+
+    Each mapping takes :func:`record`'s keyword arguments but ``actor``: one lock and one
+    head update for all of them.
+    """
+    actor_type, actor_id = _request_actor()
+    request_id = g.get("request_id") if has_request_context() else None
+    drafts = [
+        EntryDraft(actor_type=actor_type, actor_id=actor_id, request_id=request_id, **entry)
+        for entry in entries
+    ]
+    appended = append_many(session, drafts, signer=get_signer())
     current_app.extensions["audit.appended"] = True
     return appended
 

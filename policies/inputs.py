@@ -25,6 +25,7 @@ from consent.models import ConsentState
 from consent.tiers import Tier
 from governance.auth.actors import Actor
 from governance.errors import ApiError
+from governance.profiles.models import Subject
 
 #: The action of a policy decision's audit entry (counted for the daily volume).
 DECIDE_ACTION = "policy.decide"
@@ -152,8 +153,6 @@ def assemble(
             )
         )
     }
-    from governance.profiles.models import Subject
-
     births: dict[str, int | None] = {
         row.id: row.birth_year
         for row in session.execute(

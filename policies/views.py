@@ -20,13 +20,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Flask, current_app, request
+from flask import Flask, request
 from flask.views import MethodView
 from marshmallow import RAISE, Schema, fields, validate
 
 import audit
 import policies
-from audit.log import EntryDraft, append_many
 from governance.api import Blueprint, get_api
 from governance.auth.actors import current_actor
 from governance.auth.permissions import Permission, requires
@@ -120,22 +119,19 @@ def _answer(question: Question, decision: Decision) -> dict[str, Any]:
     }
 
 
-def _draft(question: Question, decision: Decision, actor: Any, request_id: Any) -> EntryDraft:
-    as_json = decision.to_json()
+def _entry(question: Question, decision: Decision) -> dict[str, Any]:
+    """The audit entry of one decision: ids, field names and reasons, never a value."""
     denied = {r for d in decision.fields.values() for r in d.reasons}
     verdict = "error" if decision.error else ("allow" if decision.allowed else "deny")
-    return EntryDraft(
-        action=DECIDE_ACTION,
-        actor_type=actor.type,
-        actor_id=actor.id,
-        decision=verdict,
-        subject=question.subject,
-        purpose=question.purpose,
-        reasons=sorted(denied),
-        policy_hash=decision.bundle_hash,
-        request_id=request_id,
-        details=audit_details(question, as_json),
-    )
+    return {
+        "action": DECIDE_ACTION,
+        "decision": verdict,
+        "subject": question.subject,
+        "purpose": question.purpose,
+        "reasons": sorted(denied),
+        "policy_hash": decision.bundle_hash,
+        "details": audit_details(question, decision.to_json()),
+    }
 
 
 @blp.route("/decisions")
@@ -153,8 +149,6 @@ class Decisions(MethodView):
         A subject the caller cannot see (another brand's, erased, or none) gets every
         field denied with ``unknown_subject``.
         """
-        from flask import g
-
         actor = current_actor()
         questions = [
             Question(q["subject"], q["purpose"], tuple(q["fields_"])) for q in body["questions"]
@@ -171,13 +165,9 @@ class Decisions(MethodView):
                 )
             else:
                 decisions.append(service.decide(assembled.inputs[n]))
-        request_id = g.get("request_id")
-        append_many(
-            session,
-            [_draft(q, d, actor, request_id) for q, d in zip(questions, decisions, strict=True)],
-            signer=audit.get_signer(),
+        audit.record_many(
+            session, [_entry(q, d) for q, d in zip(questions, decisions, strict=True)]
         )
-        current_app.extensions["audit.appended"] = True
         session.commit()
         return {
             "bundle_hash": service.bundle_hash,

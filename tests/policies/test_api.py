@@ -210,3 +210,57 @@ def test_healthz_names_the_bundle(app: Flask, client: Any) -> None:
     body = client.get("/healthz").get_json()
     with app.app_context():
         assert body["policy_bundle"] == policies.service().bundle_hash
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"questions": []},
+        {"questions": [{"subject": "sub_" + "x" * 22, "purpose": "marketing_push"}]},
+        {"questions": [{"subject": "not-an-id", "purpose": "marketing_push", "fields": ["city"]}]},
+        {"questions": [{"subject": "sub_" + "x" * 22, "purpose": "marketing_push",
+                        "fields": ["city"], "extra": 1}]},
+        {"questions": [{"subject": "sub_" + "x" * 22, "purpose": "marketing_push",
+                        "fields": ["city"]}] * 1001},
+        {"questions": [{"subject": "sub_" + "x" * 22, "purpose": "marketing_push",
+                        "fields": ["city", "city"]}]},
+    ],
+    ids=["empty", "no-fields", "bad-subject", "unknown-key", "over-1000", "field-twice"],
+)  # fmt: skip
+def test_malformed_batches_are_refused_with_nothing_written(
+    crm: Any, catalog: Any, db_snapshot: Any, body: dict[str, Any]
+) -> None:
+    before = db_snapshot()
+    resp = crm.post(API, json=body)
+    assert resp.status_code == 422, resp.get_json()
+    assert resp.get_json()["type"] in ("/problems/validation-error", "/problems/unknown-field")
+    assert db_snapshot() == before
+
+
+def test_asking_without_policy_check_is_refused(
+    alice: str, as_service: Any, db_snapshot: Any
+) -> None:
+    checker = as_service(["marketing_push"], ["consent:check"])
+    before = db_snapshot()
+    question = {"subject": alice, "purpose": "marketing_push", "fields": ["nickname"]}
+    assert _ask(checker, question).status_code == 403
+    assert db_snapshot() == before
+
+
+@pytest.mark.parametrize("body", [[1, 2], {"input": [1]}, "not json"])
+def test_the_data_api_refuses_a_body_that_is_not_an_input_object(
+    as_service: Any, catalog: Any, db_snapshot: Any, body: Any
+) -> None:
+    client = as_service([], ["policy:check"])
+    before = db_snapshot()
+    if isinstance(body, str):
+        resp = client.post(
+            "/v1/data/governance/access/decision",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+    else:
+        resp = client.post("/v1/data/governance/access/decision", json=body)
+    assert resp.status_code == 400
+    assert resp.get_json()["code"] == "invalid_parameter"
+    assert db_snapshot() == before

@@ -204,6 +204,14 @@ class Settings(BaseSettings):
         ge=1,
         le=10_000,
     )
+    policy_cache_size: int = _setting(
+        4096,
+        "policy",
+        "Embedded engine: decisions remembered per policy bundle, by their exact input (a "
+        "cohort export asks the same question for many subjects); 0 evaluates every one.",
+        ge=0,
+        le=1_000_000,
+    )
     policy_reload: bool | None = _setting(
         None,
         "policy",

@@ -93,7 +93,7 @@ def build_engine(config: Mapping[str, Any]) -> Engine:
         from policies.opa import OpaEngine
 
         return OpaEngine(config["OPA_URL"], timeout_s=config["POLICY_TIMEOUT_MS"] / 1000)
-    return EmbeddedEngine()
+    return EmbeddedEngine(cache_size=config["POLICY_CACHE_SIZE"])
 
 
 def init_app(app: Flask) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,12 +181,69 @@ class Engine(Protocol):
         ...
 
 
-class EmbeddedEngine:
-    """Rego evaluated in-process by regopy, from a bundle compiled once."""
+class _ResultCache:
+    """The last ``size`` results of one bundle, by the canonical JSON text of their input.
 
-    def __init__(self, source: PolicySource | None = None, *, with_tests: bool = False) -> None:
+    A Rego decision is a pure function of its input and the bundle (the policies read no
+    clock: the hour and day come in the input), so an input seen before has the answer it
+    had then. Results are kept as JSON text and parsed on every hit, so no caller ever
+    shares (or can alter) another caller's objects. A new bundle gets a new cache.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            text = self._items.get(key)
+            if text is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return text
+
+    def put(self, key: str, text: str) -> None:
+        with self._lock:
+            self._items[key] = text
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+def _cache_key(policy_input: Mapping[str, Any]) -> str | None:
+    """The input as canonical JSON text (None when it is not JSON: it is not cached)."""
+    try:
+        return json.dumps(policy_input, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+
+
+#: Results kept per bundle by default (a few MB; 0 turns the cache off).
+DEFAULT_CACHE_SIZE = 4096
+
+
+class EmbeddedEngine:
+    """Rego evaluated in-process by regopy, from a bundle compiled once.
+
+    The last ``cache_size`` results are kept per bundle (:class:`_ResultCache`): a cohort
+    export asks the same question for every subject in the same consent state, and gets
+    the answer without evaluating it again. ``cache_size=0`` evaluates every decision.
+    """
+
+    def __init__(
+        self,
+        source: PolicySource | None = None,
+        *,
+        with_tests: bool = False,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> None:
         self._local = threading.local()
         self._lock = threading.Lock()
+        self.cache_size = cache_size
         self.load(source or PolicySource.load(), with_tests=with_tests)
 
     def load(self, source: PolicySource, *, with_tests: bool = False) -> None:
@@ -201,6 +259,7 @@ class EmbeddedEngine:
         bundle = builder.build(None, entrypoints)
         with self._lock:
             self._bundle = bundle
+            self._cache = _ResultCache(self.cache_size) if self.cache_size > 0 else None
             self.source = source
             self.bundle_hash = source.bundle_hash
             self.generation = getattr(self, "generation", 0) + 1
@@ -221,9 +280,13 @@ class EmbeddedEngine:
 
     def evaluate(self, entrypoint: str, policy_input: Mapping[str, Any]) -> Any:
         """The value of ``entrypoint`` for ``policy_input``; raises on error or undefined."""
+        return self._evaluate(self._bundle, entrypoint, policy_input)[0]
+
+    def _evaluate(self, bundle: Any, entrypoint: str, policy_input: Mapping[str, Any]) -> Any:
+        """(value, regopy's JSON text) of ``entrypoint``; raises on error or undefined."""
         interpreter = self._interpreter()
         interpreter.set_input(policy_input)
-        output = interpreter.query_bundle_entrypoint(self._bundle, entrypoint)
+        output = interpreter.query_bundle_entrypoint(bundle, entrypoint)
         text = str(output)
         if not output.ok():
             raise EngineError(f"evaluation failed: {text[:200]}")
@@ -232,17 +295,32 @@ class EmbeddedEngine:
         expressions = json.loads(text).get("expressions")
         if not isinstance(expressions, list) or len(expressions) != 1:
             raise EngineError("the result does not hold exactly one value")
-        return expressions[0]
+        return expressions[0], text
 
     def decide(self, policy_input: Mapping[str, Any]) -> Decision:
         """The decision for ``policy_input``; an engine error denies every field."""
         names = field_names(policy_input)
-        bundle_hash = self.bundle_hash
+        with self._lock:  # one bundle, its hash and its cache, even across a reload
+            bundle, bundle_hash, cache = self._bundle, self.bundle_hash, self._cache
+        key = _cache_key(policy_input) if cache is not None else None
         try:
-            result = self.evaluate(ENTRYPOINT, policy_input)
+            text = cache.get(key) if cache is not None and key is not None else None
+            if text is not None:
+                result = json.loads(text)["expressions"][0]
+            else:
+                result, text = self._evaluate(bundle, ENTRYPOINT, policy_input)
+                if cache is not None and key is not None:
+                    cache.put(key, text)
         except Exception:
             return deny_all(names, bundle_hash)
         return parse_result(result, names, bundle_hash)
+
+    def cache_stats(self) -> dict[str, int]:
+        """Hits, misses and size of the current bundle's result cache (zeros when off)."""
+        cache = self._cache
+        if cache is None:
+            return {"hits": 0, "misses": 0, "size": 0}
+        return {"hits": cache.hits, "misses": cache.misses, "size": len(cache._items)}
 
 
 class EngineError(RuntimeError):

@@ -36,7 +36,7 @@ DATES = ["2026-01-01", "2026-06-30", "2026-11-25", "2027-03-01"]
 
 @cache
 def _engine() -> EmbeddedEngine:
-    return EmbeddedEngine()
+    return EmbeddedEngine(cache_size=0)  # every input evaluated by regopy
 
 
 def _data() -> dict[str, Any]:

@@ -68,10 +68,10 @@ def test_a_runtime_error_denies(tmp_path: Path) -> None:
 def test_an_engine_that_raises_denies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = EmbeddedEngine(_source(tmp_path, ALLOW_ALL))
 
-    def broken(entrypoint: str, policy_input: Any) -> Any:
+    def broken(bundle: Any, entrypoint: str, policy_input: Any) -> Any:
         raise EngineError("simulated")
 
-    monkeypatch.setattr(engine, "evaluate", broken)
+    monkeypatch.setattr(engine, "_evaluate", broken)
     _denied_for_engine_error(engine.decide(QUESTION))
 
 
@@ -79,13 +79,13 @@ def test_a_decision_over_the_time_limit_denies(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = EmbeddedEngine(_source(tmp_path, ALLOW_ALL))
-    real = engine.evaluate
+    real = engine._evaluate
 
-    def slow(entrypoint: str, policy_input: Any) -> Any:
+    def slow(bundle: Any, entrypoint: str, policy_input: Any) -> Any:
         time.sleep(0.05)
-        return real(entrypoint, policy_input)
+        return real(bundle, entrypoint, policy_input)
 
-    monkeypatch.setattr(engine, "evaluate", slow)
+    monkeypatch.setattr(engine, "_evaluate", slow)
     service = PolicyService(engine, timeout_ms=10, reload=False)
     _denied_for_engine_error(service.decide(QUESTION))
     assert PolicyService(engine, timeout_ms=1000, reload=False).decide(QUESTION).allowed == [
@@ -153,3 +153,81 @@ def test_a_policy_that_does_not_compile_is_refused_and_the_old_bundle_stays(
         engine.load(_source(tmp_path, "decision := {"))
     assert engine.bundle_hash == before
     assert engine.decide(QUESTION).allowed == ["mobile", "city"]
+
+
+# -- the result cache ----------------------------------------------------------------------
+
+COUNTING = (
+    'decision := {"fields": {f.name: {"allow": true, "reasons": [],'
+    ' "obligations": [{"type": "mask", "n": input.x}]} | some f in input.fields}, "flags": []}'
+)
+
+
+def _counting(engine: EmbeddedEngine, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Record every input that reaches regopy."""
+    seen: list[Any] = []
+    real = engine._evaluate
+
+    def counted(bundle: Any, entrypoint: str, policy_input: Any) -> Any:
+        seen.append(policy_input)
+        return real(bundle, entrypoint, policy_input)
+
+    monkeypatch.setattr(engine, "_evaluate", counted)
+    return seen
+
+
+def test_an_input_seen_before_is_answered_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = EmbeddedEngine(_source(tmp_path, COUNTING), cache_size=8)
+    seen = _counting(engine, monkeypatch)
+    first = engine.decide(QUESTION)
+    again = engine.decide({"x": 1, "fields": [dict(f) for f in FIELDS]})  # same, keys reordered
+    assert len(seen) == 1 and again == first
+    other = engine.decide({**QUESTION, "x": 2})
+    assert len(seen) == 2 and other.fields["mobile"].obligations == ({"type": "mask", "n": 2},)
+    assert engine.cache_stats() == {"hits": 1, "misses": 2, "size": 2}
+
+
+def test_a_caller_that_alters_its_decision_does_not_alter_the_next(
+    tmp_path: Path,
+) -> None:
+    engine = EmbeddedEngine(_source(tmp_path, COUNTING), cache_size=8)
+    first = engine.decide(QUESTION)
+    first.fields["mobile"].obligations[0]["n"] = 99  # type: ignore[index]
+    assert engine.decide(QUESTION).fields["mobile"].obligations == ({"type": "mask", "n": 1},)
+
+
+def test_the_cache_keeps_its_size_and_drops_the_least_recent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = EmbeddedEngine(_source(tmp_path, COUNTING), cache_size=2)
+    seen = _counting(engine, monkeypatch)
+    for x in (1, 2, 1, 3, 1, 2):  # 1 stays (recently used), 2 is dropped by 3
+        engine.decide({**QUESTION, "x": x})
+    assert [q["x"] for q in seen] == [1, 2, 3, 2]
+    assert engine.cache_stats()["size"] == 2
+
+
+def test_a_new_bundle_starts_with_an_empty_cache(tmp_path: Path) -> None:
+    engine = EmbeddedEngine(_source(tmp_path, ALLOW_ALL), cache_size=8)
+    assert engine.decide(QUESTION).allowed == ["mobile", "city"]
+    engine.load(_source(tmp_path, 'decision := {"fields": {}, "flags": []}'))
+    decision = engine.decide(QUESTION)
+    assert decision.allowed == [] and decision.bundle_hash == engine.bundle_hash
+    assert engine.cache_stats()["hits"] == 0
+
+
+def test_failures_are_not_cached_and_the_cache_can_be_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = EmbeddedEngine(_source(tmp_path, "decision := 1 / (input.x - 1)"), cache_size=8)
+    seen = _counting(engine, monkeypatch)
+    for _ in range(2):
+        _denied_for_engine_error(engine.decide(QUESTION))
+    assert len(seen) == 2 and engine.cache_stats()["size"] == 0
+
+    off = EmbeddedEngine(_source(tmp_path, ALLOW_ALL), cache_size=0)
+    seen = _counting(off, monkeypatch)
+    off.decide(QUESTION), off.decide(QUESTION)
+    assert len(seen) == 2 and off.cache_stats() == {"hits": 0, "misses": 0, "size": 0}

@@ -29,6 +29,10 @@ from governance.profiles.models import Subject
 
 #: The action of a policy decision's audit entry (counted for the daily volume).
 DECIDE_ACTION = "policy.decide"
+#: The action of a guarded read's audit entry (governance.profiles.guarded; counted too).
+READ_ACTION = "profile.read"
+#: What the daily volume counts: the actor's decisions and guarded reads.
+COUNTED_ACTIONS = (DECIDE_ACTION, READ_ACTION)
 #: A request about more subjects than this is a bulk export (step-up for operators).
 BULK_SUBJECTS = 100
 #: The daily volume is counted up to this many decisions (above every threshold).
@@ -74,7 +78,7 @@ def field_input(spec: CatalogField) -> dict[str, Any]:
 
 
 def daily_volume(session: Session, actor: Actor, now: dt.datetime) -> int:
-    """How many decisions this actor had today (local day), counted up to the cap."""
+    """How many decisions and reads this actor had today (local day), up to the cap."""
     start = now.astimezone(LOCAL_ZONE).replace(hour=0, minute=0, second=0, microsecond=0)
     # The actor's newest entries (its index, newest first, at most the cap), then today's
     # decisions among them: the work is bounded whatever the log's size.
@@ -88,7 +92,9 @@ def daily_volume(session: Session, actor: Actor, now: dt.datetime) -> int:
     count = session.scalar(
         select(func.count())
         .select_from(recent)
-        .where(recent.c.logged_at >= format_time(start), recent.c.action == DECIDE_ACTION)
+        .where(
+            recent.c.logged_at >= format_time(start), recent.c.action.in_(COUNTED_ACTIONS)
+        )
     )
     return int(count or 0)
 

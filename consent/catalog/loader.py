@@ -75,6 +75,8 @@ _FIELD_ATTRS = (
     "retention_days",
     "label_zh",
     "label_en",
+    "pii_on_write",
+    "pii_allowed",
 )
 _PURPOSE_ATTRS = (
     "legal_basis",
@@ -329,7 +331,8 @@ def _upsert(
 ) -> tuple[int, int]:
     added = updated = 0
     for spec in specs:
-        values = asdict(spec)
+        # Tuples (a field's PII types) are stored as JSON lists and compared as lists.
+        values = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(spec).items()}
         row = stored.get(values[key])
         if row is None:
             db.add(model(**values, catalog_version=version))

@@ -43,6 +43,10 @@ class CatalogField(Base):
     retention_days: Mapped[int]
     label_zh: Mapped[str] = mapped_column(String(128))
     label_en: Mapped[str] = mapped_column(String(128))
+    # Free text only: what the PII guard does on write with PII the field may not hold
+    # (reject / mask), and the entity types it may hold.
+    pii_on_write: Mapped[str] = mapped_column(String(8), server_default="reject")
+    pii_allowed: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
     catalog_version: Mapped[str] = mapped_column(ForeignKey("catalog_versions.version"))
 
 

@@ -43,6 +43,7 @@ from governance.errors import ApiError
 __all__ = [
     "CLASSIFICATIONS",
     "LEGAL_BASES",
+    "PII_ON_WRITE",
     "SEPARATE_CONSENT_REASONS",
     "VALUE_TYPES",
     "CatalogConflict",
@@ -60,6 +61,9 @@ __all__ = [
 ]
 
 TIERS = [t.value for t in Tier]
+#: What the PII guard does with a free-text value holding PII the field may not hold.
+PII_REJECT, PII_MASK = "reject", "mask"
+PII_ON_WRITE = [PII_REJECT, PII_MASK]
 CLASSIFICATIONS = ["public", "internal", "sensitive", "core"]
 SENSITIVE_CLASSIFICATIONS = frozenset({"sensitive", "core"})
 VALUE_TYPES = ["string", "integer", "number", "list", "date"]
@@ -160,6 +164,8 @@ class FieldSpec:
     retention_days: int
     label_zh: str
     label_en: str
+    pii_on_write: str = "reject"
+    pii_allowed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -227,10 +233,29 @@ class FieldSchema(Schema):
     )
     label_zh = _text(128)
     label_en = _text(128)
+    pii_on_write = mf.String(
+        load_default=PII_REJECT,
+        validate=validate.OneOf(PII_ON_WRITE),
+        metadata={
+            "description": "free text only: a value holding PII it may not is refused "
+            "(reject) or stored with that PII masked (mask)"
+        },
+    )
+    pii_allowed = mf.List(
+        mf.String(validate=validate.Regexp(r"^[A-Z][A-Z0-9_]{1,47}$")),
+        load_default=list,
+        validate=validate.Length(max=32),
+        metadata={"description": "free text only: PII entity types the field may hold"},
+    )
 
     @validates_schema
     def _consistent(self, data: dict[str, Any], **_kwargs: Any) -> None:
         errors: dict[str, list[str]] = {}
+        if not data["free_text"]:
+            if data["pii_on_write"] != PII_REJECT:
+                errors["pii_on_write"] = ["Only a free-text field is scanned for PII."]
+            if data["pii_allowed"]:
+                errors["pii_allowed"] = ["Only a free-text field is scanned for PII."]
         if data["pipl_sensitive"] and data["classification"] not in SENSITIVE_CLASSIFICATIONS:
             errors["classification"] = [
                 "A PIPL-sensitive field (art. 28) must be classified sensitive or core."
@@ -250,6 +275,7 @@ class FieldSchema(Schema):
 
     @post_load
     def _make(self, data: dict[str, Any], **_kwargs: Any) -> FieldSpec:
+        data["pii_allowed"] = tuple(sorted(set(data["pii_allowed"])))
         return FieldSpec(**data)
 
 

@@ -48,6 +48,12 @@ class CatalogFieldSchema(Schema):
     retention_days = fields.Integer()
     label_zh = fields.String()
     label_en = fields.String()
+    pii_on_write = fields.String(
+        metadata={"description": "free text: PII it may not hold is refused (reject) or masked"}
+    )
+    pii_allowed = fields.List(
+        fields.String(), metadata={"description": "free text: PII entity types it may hold"}
+    )
     catalog_version = fields.String(metadata={"description": "version that last changed it"})
 
 

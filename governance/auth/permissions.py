@@ -44,6 +44,10 @@ class Permission(StrEnum):
     CONSENT_READ = "consent:read"  # any subject's consent state, history and receipts
     WEBHOOKS_MANAGE = "webhooks:manage"  # consent-change subscriptions and dead letters
     POLICY_CHECK = "policy:check"  # policy decisions (batch API, OPA-compatible Data API)
+    # The guarded read decides field by field; these only open the endpoints.
+    PROFILE_READ = "profile:read"  # guarded reads of one subject
+    PROFILE_WRITE = "profile:write"  # create subjects, set profile values (catalog, PII guard)
+    PROFILE_EXPORT = "profile:export"  # consented-cohort exports (JSON Lines)
 
 
 class Public:
@@ -56,6 +60,8 @@ class Public:
 PUBLIC = Public()
 
 _ALL_OPERATORS = {Permission.AUTHENTICATED, Permission.CONSOLE_ACCESS, Permission.CATALOG_READ}
+# Roles whose work is reading customers' data for a purpose (the policy has the last word).
+_READERS = _ALL_OPERATORS | {Permission.PROFILE_READ}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.DPO: frozenset(
@@ -68,13 +74,19 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.WEBHOOKS_MANAGE,
         }
     ),
-    Role.MARKETING: frozenset(_ALL_OPERATORS),
-    # Customer service records consent on a customer's documented behalf (with evidence).
+    Role.MARKETING: frozenset(_READERS | {Permission.PROFILE_EXPORT}),
+    # Customer service records consent on a customer's documented behalf (with evidence),
+    # and keeps the customer's details up to date.
     Role.CUSTOMER_SERVICE: frozenset(
-        _ALL_OPERATORS
-        | {Permission.PORTAL_LINKS_ISSUE, Permission.CONSENT_WRITE, Permission.CONSENT_READ}
+        _READERS
+        | {
+            Permission.PORTAL_LINKS_ISSUE,
+            Permission.CONSENT_WRITE,
+            Permission.CONSENT_READ,
+            Permission.PROFILE_WRITE,
+        }
     ),
-    Role.ANALYST: frozenset(_ALL_OPERATORS),
+    Role.ANALYST: frozenset(_READERS),
     Role.ADMIN: frozenset(
         _ALL_OPERATORS
         | {
@@ -95,6 +107,9 @@ SERVICE_GRANTABLE: frozenset[Permission] = frozenset(
         Permission.CONSENT_CHECK,
         Permission.CONSENT_WRITE,
         Permission.POLICY_CHECK,
+        Permission.PROFILE_READ,
+        Permission.PROFILE_WRITE,
+        Permission.PROFILE_EXPORT,
     }
 )
 SERVICE_DEFAULT: frozenset[Permission] = frozenset(

@@ -37,6 +37,7 @@ from governance.db import utcnow
 from governance.errors import ApiError
 from governance.profiles.crypto import ProfileCrypto, SubjectCipher, profile_crypto
 from governance.profiles.models import BlindIndex, ProfileValue, Subject, SubjectKey
+from governance.profiles.pii_guard import guard_free_text
 
 __all__ = [
     "SUBJECT_ID_PREFIX",
@@ -48,6 +49,7 @@ __all__ = [
     "insert_rows",
     "load_field_specs",
     "new_subject_id",
+    "prepare_values",
     "put_values",
     "validate_values",
 ]
@@ -70,6 +72,8 @@ class FieldSpec:
     value_type: str
     identifier: bool
     free_text: bool
+    pii_on_write: str = "reject"
+    pii_allowed: tuple[str, ...] = ()
 
 
 def load_field_specs(db: Session) -> dict[str, FieldSpec]:
@@ -80,11 +84,20 @@ def load_field_specs(db: Session) -> dict[str, FieldSpec]:
             CatalogField.value_type,
             CatalogField.identifier,
             CatalogField.free_text,
+            CatalogField.pii_on_write,
+            CatalogField.pii_allowed,
         )
     )
     return {
-        name: FieldSpec(name, value_type, bool(identifier), bool(free_text))
-        for name, value_type, identifier, free_text in rows
+        row.name: FieldSpec(
+            row.name,
+            row.value_type,
+            bool(row.identifier),
+            bool(row.free_text),
+            row.pii_on_write,
+            tuple(row.pii_allowed or ()),
+        )
+        for row in rows
     }
 
 
@@ -150,8 +163,20 @@ def validate_values(specs: Mapping[str, FieldSpec], values: Mapping[str, Any]) -
     """Check ``values`` against the catalog; return them in canonical form.
 
     Raises a ``validation-error`` naming every unknown field and every mistyped value
-    (the messages never quote a value).
+    (the messages never quote a value). Free text then passes the PII guard
+    (:func:`governance.profiles.pii_guard.guard_free_text`): refused, or masked.
     """
+    return prepare_values(specs, values)[0]
+
+
+def prepare_values(
+    specs: Mapping[str, FieldSpec], values: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """:func:`validate_values`, and the names of the free-text fields whose PII was masked."""
+    return guard_free_text(specs, _typed_values(specs, values))
+
+
+def _typed_values(specs: Mapping[str, FieldSpec], values: Mapping[str, Any]) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     clean: dict[str, Any] = {}
     for name, value in values.items():
@@ -324,17 +349,19 @@ def create_subject(
     subject_id: str | None = None,
     crypto: ProfileCrypto | None = None,
     brand: str = DEFAULT_BRAND,
+    validated: bool = False,
 ) -> str:
     """Create a customer of ``brand`` with a new data key and its encrypted ``values``.
 
-    Returns the new subject's id.
+    Returns the new subject's id. ``validated``: ``values`` come from
+    :func:`prepare_values` already.
     """
     subject_id = subject_id or new_subject_id()
     require_brand(db, brand)
     if db.get(Subject, subject_id) is not None:
         raise ApiError("conflict", f"Subject {subject_id} already exists.")
     batch = SubjectBatch(load_field_specs(db), crypto or profile_crypto())
-    batch.add(subject_id, values, brand=brand)
+    batch.add(subject_id, values, brand=brand, validated=validated)
     batch.flush(db)
     return subject_id
 
@@ -345,10 +372,14 @@ def put_values(
     values: Mapping[str, Any],
     *,
     crypto: ProfileCrypto | None = None,
+    validated: bool = False,
 ) -> None:
-    """Set (insert or replace) encrypted ``values`` of an existing subject."""
+    """Set (insert or replace) encrypted ``values`` of an existing subject.
+
+    ``validated``: ``values`` come from :func:`prepare_values` already.
+    """
     specs = load_field_specs(db)
-    clean = validate_values(specs, values)
+    clean = dict(values) if validated else validate_values(specs, values)
     subject = db.get(Subject, subject_id)
     if subject is None:
         raise ApiError("not-found", f"No subject {subject_id}.")
@@ -404,11 +435,17 @@ def put_values(
 
 
 def find_subject_by(
-    db: Session, field_name: str, value: str, *, crypto: ProfileCrypto | None = None
+    db: Session,
+    field_name: str,
+    value: str,
+    *,
+    crypto: ProfileCrypto | None = None,
+    brand: str | None = None,
 ) -> list[str]:
     """Ids of the (not erased) subjects whose identifier ``field_name`` equals ``value``.
 
-    Only the keyed blind index is consulted; nothing is decrypted.
+    Only the keyed blind index is consulted; nothing is decrypted. ``brand``: the asker's
+    (only that brand's customers are found; None: the whole group).
     """
     spec = load_field_specs(db).get(field_name)
     if spec is None or not spec.identifier:
@@ -429,6 +466,7 @@ def find_subject_by(
             BlindIndex.field == field_name,
             BlindIndex.digest == digest,
             Subject.erased_at.is_(None),
+            *([Subject.brand_id == brand] if brand is not None else []),
         )
         .order_by(BlindIndex.subject_id)
     )

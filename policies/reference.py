@@ -137,7 +137,8 @@ class _Request:
         """Today's volume is above the actor type's threshold (not a number: above all)."""
         if not self.known_actor:
             return False
-        limit = _get(_lookup(self.data.get("volume"), self.actor_type), threshold)
+        table = "bulk_volume" if _get(self.context, "bulk") is True else "volume"
+        limit = _get(_lookup(self.data.get(table), self.actor_type), threshold)
         if not _is_number(limit):
             return False
         volume = _get(self.context, "volume")

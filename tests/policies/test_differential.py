@@ -89,7 +89,7 @@ inputs = st.fixed_dictionaries(
         "context": st.fixed_dictionaries(
             {
                 "hour": st.integers(0, 23),
-                "volume": st.integers(0, 5000),
+                "volume": st.one_of(st.integers(0, 5000), st.integers(0, 30_000_000)),
                 "bulk": st.booleans(),
                 "today": st.sampled_from(DATES),
             }

@@ -7,7 +7,11 @@ package governance.access
 
 import rego.v1
 
-_volume_data := data.governance.access.volume
+# A bulk export (exactly true) is held to its own, larger thresholds: it counts records,
+# not requests. Anything else is held to the request thresholds, the stricter ones.
+_volume_data := data.governance.access.bulk_volume if input.context.bulk == true
+
+_volume_data := data.governance.access.volume if not input.context.bulk == true
 
 # -- partner agreement ----------------------------------------------------------------------
 

@@ -141,6 +141,19 @@ test_service_volume_has_its_own_thresholds if {
 	denied_only_for(with_context(push_request([city]), "volume", 90001), "city", ["volume_above_limit"])
 }
 
+test_bulk_export_volume_has_its_own_thresholds if {
+	bulk := with_context(push_request([city]), "bulk", true)
+	allowed(with_context(bulk, "volume", 90001), "city")
+	decide(with_context(bulk, "volume", 2000000)).flags == []
+	decide(with_context(bulk, "volume", 2000001)).flags == ["volume_above_flag_threshold"]
+	denied_only_for(with_context(bulk, "volume", 20000001), "city", ["volume_above_limit"])
+}
+
+test_deny_request_thresholds_unless_bulk_is_exactly_true if {
+	not_bulk := with_context(push_request([city]), "bulk", "yes")
+	denied_only_for(with_context(not_bulk, "volume", 90001), "city", ["volume_above_limit"])
+}
+
 test_partner_volume_has_its_own_thresholds if {
 	decide(with_context(bank_request([order_total_12m]), "volume", 2000)).flags == []
 	decide(with_context(bank_request([order_total_12m]), "volume", 2001)).flags == ["volume_above_flag_threshold"]

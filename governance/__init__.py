@@ -120,4 +120,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     demo.init_app(app)
     web.init_app(app)
     cli.init_app(app)
+    from governance import keys_cli
+
+    keys_cli.init_app(app)
     return app

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "GOVERNANCE_"
@@ -80,6 +80,29 @@ class Settings(BaseSettings):
         "keys",
         "Keyring file of key-encryption keys that wrap per-subject data keys "
         "(default: <key_dir>/kek.json).",
+    )
+    kek_provider: Literal["file", "env", "kms"] = _setting(
+        "file",
+        "keys",
+        "Where the key-encryption keys come from: file (the keyring file "
+        "GOVERNANCE_KEK_FILE), env (the same JSON in the variable named by "
+        "GOVERNANCE_KEK_ENV_VAR; development and containers) or kms (the adapter named by "
+        "GOVERNANCE_KEK_ADAPTER). See docs/keys.md.",
+    )
+    kek_env_var: str = _setting(
+        "GOVERNANCE_KEK_KEYRING",
+        "keys",
+        "For GOVERNANCE_KEK_PROVIDER=env: the environment variable holding the keyring JSON "
+        '({"active": id, "keys": {id: base64}}); it is read when the keys are loaded '
+        "and never copied into the configuration.",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+    )
+    kek_adapter: str | None = _setting(
+        None,
+        "keys",
+        "For GOVERNANCE_KEK_PROVIDER=kms: 'package.module:factory'; factory(settings) returns "
+        "the KMS adapter (active_id, key_ids(), wrap(), unwrap(); docs/keys.md).",
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
     )
     blind_index_key_file: Path | None = _setting(
         None,
@@ -240,6 +263,12 @@ class Settings(BaseSettings):
     operator_session_minutes: int = _setting(
         480, "limits", "Lifetime of an operator's console session."
     )
+
+    @model_validator(mode="after")
+    def _kms_needs_an_adapter(self) -> Settings:
+        if self.kek_provider == "kms" and not self.kek_adapter:
+            raise ValueError("kek_provider 'kms' needs kek_adapter ('package.module:factory')")
+        return self
 
 
 def env_name(field_name: str) -> str:

@@ -32,7 +32,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Flask, current_app
 
-from governance.keys import KeyError_, Keyring, read_hex_key
+from governance.keys import KeyEncryptionKeys, KeyError_, Keyring, load_keyring, read_hex_key
 
 __all__ = [
     "CIPHERTEXT_FORMAT",
@@ -181,12 +181,16 @@ def decrypt_values(
 
 
 class ProfileCrypto:
-    """The parsed KEK keyring and blind-index key; makes and opens subject ciphers."""
+    """The KEK keyring and blind-index key; makes and opens subject ciphers.
 
-    def __init__(self, keyring: Keyring, blind_index_key: bytes) -> None:
+    ``keyring`` is any :class:`~governance.keys.KeyEncryptionKeys` (file, environment or a
+    KMS adapter); it is held as a :class:`~governance.keys.Keyring`.
+    """
+
+    def __init__(self, keyring: Keyring | KeyEncryptionKeys, blind_index_key: bytes) -> None:
         if len(blind_index_key) < 32:
             raise KeyError_("the blind-index key holds fewer than 32 bytes")
-        self.keyring = keyring
+        self.keyring = Keyring.over(keyring)
         self._hmac = hmac.new(blind_index_key, digestmod=hashlib.sha256)
 
     @classmethod
@@ -196,9 +200,12 @@ class ProfileCrypto:
 
     @classmethod
     def from_app(cls, app: Flask) -> ProfileCrypto:
-        """Read the keyring and blind-index key files named by ``app``'s KEY_PATHS."""
+        """The keyring ``app``'s settings choose (file, env, kms) and its blind-index key."""
         paths = app.config["KEY_PATHS"]
-        return cls.from_files(paths.kek, paths.blind_index)
+        settings = app.extensions.get("governance.settings")
+        if settings is None:  # an app not built by create_app: the keyring file
+            return cls.from_files(paths.kek, paths.blind_index)
+        return cls(load_keyring(settings, paths), read_hex_key(paths.blind_index))
 
     def new_subject_key(self, subject_id: str, key_version: int = 1) -> tuple[SubjectCipher, str]:
         """Generate a data key for a subject; return its cipher and the wrapped key."""
@@ -239,5 +246,9 @@ def profile_crypto(app: Flask | None = None) -> ProfileCrypto:
 
 
 def reset_profile_crypto(app: Flask) -> None:
-    """Forget the cached keys (after a KEK rotation or in tests that swap key files)."""
+    """Forget the cached keys (after a KEK rotation or in tests that swap key files).
+
+    The next :func:`profile_crypto` reads the keys again. ``governance keys`` commands
+    call this after every change to the keyring.
+    """
     app.extensions.pop(_EXTENSION, None)

@@ -98,7 +98,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     errors.init_app(app)
 
-    from governance import api, auth, brands, cli, demo, meta, profiles, web
+    from governance import api, auth, brands, cli, demo, meta, pii, profiles, web
 
     api.init_app(app)
     auth.init_app(app)  # authentication and permission checks run before body checks
@@ -117,6 +117,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     policies.init_app(app)
     profiles.init_app(app)
+    pii.init_app(app)
     demo.init_app(app)
     web.init_app(app)
     cli.init_app(app)

@@ -4,7 +4,9 @@ A request id comes from a well-formed incoming ``X-Request-ID`` or is generated;
 echoed in the response header, attached to every log line written while the request runs
 and to every problem document. Log records carry only what the code passes explicitly:
 messages are constant strings and ``extra`` values are ids and counts, never PII or
-secrets (a test greps captured logs for secrets).
+secrets (a test greps captured logs for secrets). As a second line of defence, the
+message and every string among the extras go through the PII detector
+(:mod:`governance.pii`) and what it finds is masked before the line is written.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import logging
 import re
 import sys
+import threading
 import time
 import uuid
 from typing import Any
@@ -22,6 +25,24 @@ from flask import Flask, Response, g, has_request_context, request
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_UNSCANNED = ("ts", "level", "logger")
+_WITHHELD = "[withheld: logged while scanning a log line for PII]"
+_scanning = threading.local()
+
+
+def _scrub(value: Any) -> Any:
+    """``value`` with the PII in its strings masked (non-JSON values as their ``str``)."""
+    from governance import pii
+
+    if isinstance(value, str):
+        return pii.mask(value, pii.analyze(value))
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, dict):
+        return {_scrub(str(k)): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_scrub(item) for item in value]
+    return _scrub(str(value))
 
 
 class JsonFormatter(logging.Formatter):
@@ -40,6 +61,19 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 payload[key] = value
+        if getattr(_scanning, "active", False):
+            # Logged by the detector itself while it scans another line: this one cannot
+            # be scanned in turn, so only its time, level and origin are written.
+            payload = {key: payload[key] for key in _UNSCANNED} | {"message": _WITHHELD}
+        else:
+            _scanning.active = True
+            try:
+                payload = {
+                    key: value if key in _UNSCANNED else _scrub(value)
+                    for key, value in payload.items()
+                }
+            finally:
+                _scanning.active = False
         if record.exc_info and record.exc_info[0] is not None:
             # The exception type and where it was raised, not its message: messages of
             # driver errors can quote bound parameters, which may hold PII.

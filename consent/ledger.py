@@ -615,6 +615,106 @@ def check(
     return check_many(session, [subject], purpose, tier, now=now, brand=brand)[0]
 
 
+@dataclass(frozen=True)
+class CohortFilter:
+    """Which subjects a cohort export considers (before consent and policy decide)."""
+
+    tiers: tuple[str, ...] | None = None  # consent tiers accepted (consent purposes only)
+    created_after: dt.datetime | None = None
+    created_before: dt.datetime | None = None
+
+
+class CohortMember(NamedTuple):
+    """One subject of a cohort page: its consent answer and the facts the policy needs."""
+
+    answer: Answer
+    by_guardian: bool
+    birth_year: int | None
+
+
+def _cohort_query(purpose: Purpose, brand: str | None, where: CohortFilter) -> Any:
+    """Subjects of ``brand`` (not erased) that a cohort export for ``purpose`` considers.
+
+    For a consent purpose, only subjects whose state is ``granted`` (anyone else would be
+    denied): the index on (purpose, subject) walks them in subject order.
+    """
+    s, c = Subject.__table__.c, ConsentState.__table__.c
+    columns = [
+        s.id,
+        s.birth_year,
+        s.erased_at,
+        c.status,
+        c.tier,
+        c.notice_version,
+        c.notice_date,
+        c.by_guardian,
+        c.valid_until,
+        c.changed_at,
+    ]
+    if purpose.legal_basis == "consent":
+        query = (
+            select(*columns)
+            .select_from(ConsentState.__table__.join(Subject.__table__, s.id == c.subject_id))
+            .where(c.purpose == purpose.id, c.status == "granted")
+        )
+        key = c.subject_id
+        if where.tiers is not None:
+            query = query.where(c.tier.in_(where.tiers))
+    else:
+        query = select(*columns).select_from(
+            Subject.__table__.outerjoin(
+                ConsentState.__table__, (c.subject_id == s.id) & (c.purpose == purpose.id)
+            )
+        )
+        key = s.id
+    query = query.where(s.erased_at.is_(None))
+    if brand is not None:
+        query = query.where(s.brand_id == brand)
+    if where.created_after is not None:
+        query = query.where(s.created_at > where.created_after)
+    if where.created_before is not None:
+        query = query.where(s.created_at < where.created_before)
+    return query, key
+
+
+def cohort_count(
+    session: Session, purpose: Purpose, *, brand: str | None, where: CohortFilter
+) -> int:
+    """How many subjects a cohort export for ``purpose`` will consider."""
+    query, _key = _cohort_query(purpose, brand, where)
+    return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
+def cohort_page(
+    session: Session,
+    purpose: Purpose,
+    *,
+    after: str,
+    limit: int,
+    brand: str | None,
+    where: CohortFilter,
+    now: dt.datetime,
+) -> list[CohortMember]:
+    """The next ``limit`` subjects after ``after`` (in id order), each with its answer.
+
+    Read fresh for every page: a withdrawal takes effect for every page not yet read.
+    Answers follow :func:`check_many`'s rules (at the basic tier; the policy judges
+    tiers field by field).
+    """
+    query, key = _cohort_query(purpose, brand, where)
+    rows = session.execute(query.where(key > after).order_by(key).limit(limit)).all()
+    if purpose.legal_basis != "consent":
+        return [CohortMember(Answer(r[0], True, "legal_basis"), False, r[1]) for r in rows]
+    material = latest_material_change(session, [purpose.id], now.date()).get(purpose.id)
+    rank = Tier.BASIC.rank
+    out = []
+    for r in rows:
+        # The check query's layout: legal basis and material change, then the subject.
+        answer = _answer(r[0], ("consent", material, *r), rank, material, now)
+        out.append(CohortMember(answer, bool(r[7]), r[1]))
+    return out
+
+
 def visible_subject(session: Session, subject_id: str, brand: str | None) -> Subject | None:
     """The subject, if it exists and an actor of ``brand`` (None: the group) may see it."""
     subject = session.get(Subject, subject_id)

@@ -101,6 +101,8 @@ class ConsentState(Base):
         # On PostgreSQL the key carries what a check reads, so a check is an index-only
         # scan: it never visits the table's pages (half the time of a batch of 10,000).
         PrimaryKeyConstraint("subject_id", "purpose", postgresql_include=CHECK_COLUMNS),
+        # Cohort exports walk one purpose's subjects in id order.
+        Index("ix_consent_states_purpose_subject_id", "purpose", "subject_id"),
     )
 
     subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"))

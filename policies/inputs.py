@@ -92,9 +92,7 @@ def daily_volume(session: Session, actor: Actor, now: dt.datetime) -> int:
     count = session.scalar(
         select(func.count())
         .select_from(recent)
-        .where(
-            recent.c.logged_at >= format_time(start), recent.c.action.in_(COUNTED_ACTIONS)
-        )
+        .where(recent.c.logged_at >= format_time(start), recent.c.action.in_(COUNTED_ACTIONS))
     )
     return int(count or 0)
 
@@ -172,33 +170,59 @@ def assemble(
         if answer.reason in ("unknown_subject", "subject_erased"):
             out.unknown_subjects.add(n)
             continue
-        spec = purposes[q.purpose]
-        out.inputs[n] = {
-            "actor": who,
-            "purpose": {
-                "id": spec.id,
-                "legal_basis": spec.legal_basis,
-                "separate_consent": spec.separate_consent,
-            },
-            "consent": {
-                "valid": answer.valid and answer.reason != "legal_basis",
-                "reason": answer.reason,
-                "tier": answer.tier,
-                "by_guardian": bool(guardians.get((q.subject, q.purpose), False)),
-            },
-            "subject": {"minor": ledger.is_minor(births.get(q.subject), local.date())},
-            "personalised_recommendation": (
-                answer.valid if q.purpose == "personalised_recommendation" else True
-            ),
-            "fields": [field_input(fields[name]) for name in q.fields],
-            "context": {
-                "hour": local.hour,
-                "volume": min(volume + n + 1, VOLUME_CAP),
-                "bulk": bulk,
-                "today": local.date().isoformat(),
-            },
-        }
+        out.inputs[n] = decision_input(
+            who,
+            purposes[q.purpose],
+            answer,
+            by_guardian=bool(guardians.get((q.subject, q.purpose), False)),
+            minor=ledger.is_minor(births.get(q.subject), local.date()),
+            fields=[field_input(fields[name]) for name in q.fields],
+            context=request_context(local, min(volume + n + 1, VOLUME_CAP), bulk),
+        )
     return out
+
+
+def request_context(local: dt.datetime, volume: int, bulk: bool) -> dict[str, Any]:
+    """The ``context`` of an input: local hour and day, the volume, whether bulk."""
+    return {
+        "hour": local.hour,
+        "volume": volume,
+        "bulk": bulk,
+        "today": local.date().isoformat(),
+    }
+
+
+def decision_input(
+    who: Mapping[str, Any],
+    purpose: Purpose,
+    answer: ledger.Answer,
+    *,
+    by_guardian: bool,
+    minor: bool,
+    fields: list[dict[str, Any]],
+    context: Mapping[str, Any],
+) -> dict[str, Any]:
+    """One decision's input from its parts (the same for a question and a cohort export)."""
+    return {
+        "actor": who,
+        "purpose": {
+            "id": purpose.id,
+            "legal_basis": purpose.legal_basis,
+            "separate_consent": purpose.separate_consent,
+        },
+        "consent": {
+            "valid": answer.valid and answer.reason != "legal_basis",
+            "reason": answer.reason,
+            "tier": answer.tier,
+            "by_guardian": by_guardian,
+        },
+        "subject": {"minor": minor},
+        "personalised_recommendation": (
+            answer.valid if purpose.id == "personalised_recommendation" else True
+        ),
+        "fields": fields,
+        "context": dict(context),
+    }
 
 
 def audit_details(question: Question, decision: Mapping[str, Any]) -> dict[str, Any]:

@@ -24,33 +24,55 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+import hashlib
+import json
+import secrets
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 import audit
 import policies
+from consent import ledger
 from consent.ledger import NO_SUCH_SUBJECT
 from governance.auth.actors import Actor
 from governance.db import utcnow
 from governance.errors import ApiError
 from governance.profiles import obligations as duties
-from governance.profiles.crypto import ProfileCrypto, profile_crypto
-from governance.profiles.models import ProfileValue, SubjectKey
+from governance.profiles.crypto import ProfileCrypto, SubjectCipher, profile_crypto
+from governance.profiles.models import ExportSubject, ProfileExport, ProfileValue, SubjectKey
 from policies.engine import Decision
-from policies.inputs import READ_ACTION, Question, assemble
+from policies.inputs import (
+    LOCAL_ZONE,
+    READ_ACTION,
+    Question,
+    actor_input,
+    assemble,
+    daily_volume,
+    decision_input,
+    field_input,
+    request_context,
+    validate,
+)
 
 __all__ = [
+    "EXPORT_ACTION",
     "READ_ACTION",
+    "CohortExport",
     "FieldRead",
     "ProfileRead",
     "decryption_allowed",
+    "export_cohort",
     "read_profile",
     "revealing",
 ]
+
+#: The audit actions of a cohort export's start and end.
+EXPORT_ACTION = "profile.export"
+EXPORT_DONE_ACTION = "profile.export.done"
 
 #: The reason a field is withheld until the operator passes a fresh second factor.
 STEP_UP_REQUIRED = "step_up_required"
@@ -265,6 +287,290 @@ def read_profile(
         actor=who,
     )
     session.commit()
-    return ProfileRead(
-        subject_id, purpose, out, decision.bundle_hash, decision.flags, appended.seq
+    return ProfileRead(subject_id, purpose, out, decision.bundle_hash, decision.flags, appended.seq)
+
+
+# -- cohort exports ----------------------------------------------------------------------------
+
+
+@dataclass
+class CohortExport:
+    """A started export: its id, how many subjects it considers, and its JSON Lines."""
+
+    id: str
+    candidates: int
+    lines: Iterator[str] = field(repr=False)
+
+
+def exported_today(session: Session, actor: Actor, now: dt.datetime) -> int:
+    """How many subjects this actor's exports revealed today (local day)."""
+    start = now.astimezone(LOCAL_ZONE).replace(hour=0, minute=0, second=0, microsecond=0)
+    total = session.scalar(
+        select(func.coalesce(func.sum(ProfileExport.subjects), 0)).where(
+            ProfileExport.actor_type == actor.type,
+            ProfileExport.actor_id == actor.id,
+            ProfileExport.started_at >= start,
+        )
     )
+    return int(total or 0)
+
+
+def export_cohort(
+    session: Session,
+    actor: Actor,
+    purpose: str,
+    fields: Sequence[str],
+    *,
+    where: ledger.CohortFilter | None = None,
+    limit: int | None = None,
+    now: dt.datetime | None = None,
+    crypto: ProfileCrypto | None = None,
+    page_size: int = 1000,
+    progress: Callable[[int, int], None] | None = None,
+) -> CohortExport:
+    """Start an export of ``fields`` for ``purpose``: the guarded read, subject by subject.
+
+    Before anything streams: the purpose and fields are checked against the catalog (422),
+    the export is recorded and its start audited (committed). Then, page by page (in
+    subject order): the consent state is read fresh, the policy decides once per distinct
+    set of facts (consent, tier, guardian, minor) as a bulk export whose volume is today's
+    records plus this export's candidates, the subjects with anything revealed are
+    recorded as the export's references (committed), and only then are their allowed
+    fields decrypted, obliged (mask, redact) and yielded as JSON Lines
+    (``{"subject": ..., "values": {...}}``). Subjects with nothing revealed are left out.
+    The end is audited with the count and the manifest hash; an error stops the stream
+    and is audited as such. ``now`` fixes the time of every page (tests); ``progress``
+    is called with (subjects considered, subjects revealed) after each page.
+    """
+    who = _actor_pair(actor)
+    where = where or ledger.CohortFilter()
+    started = now or utcnow()
+    purposes, specs = validate(session, [Question("sub_export", purpose, tuple(fields))])
+    spec = purposes[purpose]
+    candidates = ledger.cohort_count(session, spec, brand=actor.brand, where=where)
+    if limit is not None:
+        candidates = min(candidates, limit)
+    volume = daily_volume(session, actor, started) + exported_today(session, actor, started)
+    volume += candidates
+    export_id = "exp_" + secrets.token_urlsafe(16)[:22]
+    described = {
+        "tiers": list(where.tiers) if where.tiers is not None else None,
+        "created_after": where.created_after.isoformat() if where.created_after else None,
+        "created_before": where.created_before.isoformat() if where.created_before else None,
+        "limit": limit,
+    }
+    session.add(
+        ProfileExport(
+            id=export_id,
+            actor_type=who[0],
+            actor_id=who[1],
+            brand_id=actor.brand,
+            purpose=purpose,
+            fields=list(fields),
+            filter=described,
+            status="running",
+            candidates=candidates,
+            subjects=0,
+            started_at=started,
+        )
+    )
+    service = policies.service()
+    audit.record(
+        session,
+        action=EXPORT_ACTION,
+        purpose=purpose,
+        resource=f"export:{export_id}",
+        policy_hash=service.bundle_hash,
+        details={
+            "export": export_id,
+            "fields": sorted(fields),
+            "filter": described,
+            "candidates": candidates,
+        },
+        actor=who,
+    )
+    session.commit()
+    field_inputs = [field_input(specs[name]) for name in fields]
+    lines = _export_lines(
+        session,
+        actor,
+        spec,
+        field_inputs,
+        _ExportRun(export_id, who, where, limit, volume, now, page_size, progress),
+        crypto or profile_crypto(),
+    )
+    return CohortExport(export_id, candidates, lines)
+
+
+@dataclass
+class _ExportRun:
+    """What one export's stream needs to know."""
+
+    id: str
+    who: tuple[str, str]
+    where: ledger.CohortFilter
+    limit: int | None
+    volume: int
+    now: dt.datetime | None
+    page_size: int
+    progress: Callable[[int, int], None] | None
+    revealed: int = 0
+    digest: Any = field(default_factory=hashlib.sha256)
+
+
+def _export_lines(
+    session: Session,
+    actor: Actor,
+    spec: Any,
+    field_inputs: list[dict[str, Any]],
+    run: _ExportRun,
+    crypto: ProfileCrypto,
+) -> Iterator[str]:
+    service = policies.service()
+    after = ""
+    status = "failed"
+    try:
+        while run.limit is None or run.revealed < run.limit:
+            moment = run.now or utcnow()
+            local = moment.astimezone(LOCAL_ZONE)
+            page = ledger.cohort_page(
+                session,
+                spec,
+                after=after,
+                limit=run.page_size,
+                brand=actor.brand,
+                where=run.where,
+                now=moment,
+            )
+            if not page:
+                break
+            after = page[-1].answer.subject
+            who = actor_input(actor, moment)
+            context = request_context(local, run.volume, True)
+            plans: dict[tuple[Any, ...], _Plan] = {}
+            chosen: list[tuple[str, _Plan]] = []
+            for member in page:
+                answer = member.answer
+                minor = ledger.is_minor(member.birth_year, local.date())
+                key = (answer.valid, answer.reason, answer.tier, member.by_guardian, minor)
+                plan = plans.get(key)
+                if plan is None:
+                    decision = service.decide(
+                        decision_input(
+                            who,
+                            spec,
+                            answer,
+                            by_guardian=member.by_guardian,
+                            minor=minor,
+                            fields=field_inputs,
+                            context=context,
+                        )
+                    )
+                    if decision.error:
+                        raise ApiError(
+                            "service-unavailable",
+                            "The policy engine could not decide; the export stopped.",
+                        )
+                    plan = plans[key] = _plan(decision)
+                if plan.reveal:
+                    chosen.append((answer.subject, plan))
+            if run.limit is not None:
+                chosen = chosen[: run.limit - run.revealed]
+            if chosen:
+                # The references are committed before any value of the page leaves.
+                session.execute(
+                    insert(ExportSubject),
+                    [{"export_id": run.id, "subject_id": s} for s, _ in chosen],
+                )
+                session.execute(
+                    update(ProfileExport)
+                    .where(ProfileExport.id == run.id)
+                    .values(subjects=run.revealed + len(chosen))
+                )
+                session.commit()
+                lines = _page_lines(session, crypto, chosen)
+                for subject, _ in chosen:
+                    run.digest.update(subject.encode() + b"\n")
+                run.revealed += len(chosen)
+                yield from lines
+            if run.progress is not None:
+                run.progress(len(page), len(chosen))
+        status = "complete"
+    finally:
+        _finish(session, spec.id, run, status)
+
+
+def _finish(session: Session, purpose: str, run: _ExportRun, status: str) -> None:
+    """Record how the export ended (and audit it), whatever happened to the stream."""
+    session.rollback()
+    manifest = run.digest.hexdigest() if status == "complete" else None
+    session.execute(
+        update(ProfileExport)
+        .where(ProfileExport.id == run.id)
+        .values(
+            status=status,
+            subjects=run.revealed,
+            manifest_sha256=manifest,
+            finished_at=utcnow(),
+        )
+    )
+    audit.record(
+        session,
+        action=EXPORT_DONE_ACTION,
+        decision="allow" if status == "complete" else "error",
+        purpose=purpose,
+        resource=f"export:{run.id}",
+        details={
+            "export": run.id,
+            "status": status,
+            "subjects": run.revealed,
+            "manifest_sha256": manifest,
+        },
+        actor=run.who,
+    )
+    session.commit()
+
+
+def _page_lines(
+    session: Session, crypto: ProfileCrypto, chosen: list[tuple[str, _Plan]]
+) -> list[str]:
+    """The JSON lines of one page's revealed subjects (decrypted here, and only here)."""
+    ids = [subject for subject, _ in chosen]
+    names = sorted({name for _, plan in chosen for name in plan.reveal})
+    keys = {
+        row.subject_id: (row.key_version, row.wrapped_key)
+        for row in session.execute(
+            select(SubjectKey.subject_id, SubjectKey.key_version, SubjectKey.wrapped_key).where(
+                SubjectKey.subject_id.in_(ids)
+            )
+        )
+    }
+    blobs: dict[tuple[str, str], bytes] = {
+        (row.subject_id, row.field): row.ciphertext
+        for row in session.execute(
+            select(ProfileValue.subject_id, ProfileValue.field, ProfileValue.ciphertext).where(
+                ProfileValue.subject_id >= ids[0],
+                ProfileValue.subject_id <= ids[-1],
+                ProfileValue.field.in_(names),
+            )
+        )
+    }
+    lines: list[str] = []
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    with revealing():
+        for subject, plan in chosen:
+            key = keys.get(subject)
+            cipher: SubjectCipher | None = (
+                crypto.open_subject_key(subject, key[0], key[1]) if key is not None else None
+            )
+            values: dict[str, Any] = {}
+            for name, obligations in plan.reveal.items():
+                blob = blobs.get((subject, name))
+                value = (
+                    cipher.decrypt(name, bytes(blob))
+                    if cipher is not None and blob is not None
+                    else None
+                )
+                values[name] = duties.apply(value, obligations)[0]
+            lines.append(dumps({"subject": subject, "values": values}) + "\n")
+    return lines

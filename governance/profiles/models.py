@@ -8,8 +8,9 @@ through keyed-HMAC blind indexes.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.brands import DEFAULT_BRAND
@@ -72,3 +73,43 @@ class BlindIndex(Base):
     )
     field: Mapped[str] = mapped_column(ForeignKey("catalog_fields.name"), primary_key=True)
     digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+#: What a cohort export can be: streaming, done, or stopped by an error.
+EXPORT_STATUSES = ("running", "complete", "failed")
+
+
+class ProfileExport(Base):
+    """A consented-cohort export: who asked, for what, and what it revealed.
+
+    Its start and its end are audit entries; :class:`ExportSubject` lists every subject it
+    revealed (written, and committed, before their values leave).
+    """
+
+    __tablename__ = "profile_exports"
+    __table_args__ = (CheckConstraint(f"status IN {EXPORT_STATUSES}", name="status"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    brand_id: Mapped[str | None] = mapped_column(ForeignKey("brands.id"))
+    purpose: Mapped[str] = mapped_column(String(64))
+    fields: Mapped[list[str]] = mapped_column(JSON)
+    filter: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    candidates: Mapped[int] = mapped_column(BigInteger)
+    subjects: Mapped[int] = mapped_column(BigInteger, default=0)
+    # SHA-256 over the revealed subjects' ids, in order, each followed by a newline.
+    manifest_sha256: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+
+
+class ExportSubject(Base):
+    """A subject revealed by an export (the customer's "who used my data" finds it here)."""
+
+    __tablename__ = "export_subjects"
+    __table_args__ = (Index("ix_export_subjects_subject_id", "subject_id"),)
+
+    export_id: Mapped[str] = mapped_column(ForeignKey("profile_exports.id"), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(40), primary_key=True)

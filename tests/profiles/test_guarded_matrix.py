@@ -106,7 +106,7 @@ CONSENT_PURPOSES = [p for p, (basis, _) in PURPOSES.items() if basis == "consent
 
 def expected(actor: str, purpose: str, state: str, field: str) -> str:
     """``deny``, ``allow`` or ``mask``: the rules, one line each."""
-    kind, _roles, purposes, classes, unmasked = ACTORS[actor]
+    _kind, _roles, purposes, classes, unmasked = ACTORS[actor]
     category, tier, classification, sensitive = FIELDS[field]
     basis, separate = PURPOSES[purpose]
     valid, consent_tier = STATES[state]

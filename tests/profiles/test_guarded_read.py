@@ -110,9 +110,7 @@ def test_a_denied_field_is_never_decrypted(
         return real(self, field, blob)
 
     monkeypatch.setattr(crypto_module.SubjectCipher, "decrypt", spy)
-    marketer = Actor(
-        type="operator", id="7", roles=frozenset({Role.MARKETING}), mfa_at=NOW
-    )
+    marketer = Actor(type="operator", id="7", roles=frozenset({Role.MARKETING}), mfa_at=NOW)
     with app.app_context():
         result = read_profile(
             get_session(), marketer, subject, "marketing_push", ["mobile", "city"], now=NOW
@@ -122,14 +120,10 @@ def test_a_denied_field_is_never_decrypted(
     assert opened == ["city"]
 
 
-def test_each_read_is_audited_with_field_names_and_never_a_value(
-    app: Flask, subject: str
-) -> None:
+def test_each_read_is_audited_with_field_names_and_never_a_value(app: Flask, subject: str) -> None:
     with app.app_context():
         session = get_session()
-        result = read_profile(
-            session, SERVICE, subject, "marketing_push", list(VALUES), now=NOW
-        )
+        result = read_profile(session, SERVICE, subject, "marketing_push", list(VALUES), now=NOW)
         entries = _entries(session)
         assert [e.seq for e in entries] == [result.audit_seq]
         entry = entries[0]
@@ -262,9 +256,7 @@ def test_an_anonymous_actor_cannot_read(app: Flask, subject: str) -> None:
     assert raised.value.problem.status == 401
 
 
-def test_unknown_purpose_or_field_is_a_422_and_nothing_is_written(
-    app: Flask, subject: str
-) -> None:
+def test_unknown_purpose_or_field_is_a_422_and_nothing_is_written(app: Flask, subject: str) -> None:
     with app.app_context():
         session = get_session()
         before = session.scalar(select(func.count()).select_from(AuditEntry))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, stream_with_context
 from flask.views import MethodView
 from marshmallow import RAISE, Schema, fields, validate
 
@@ -22,7 +22,7 @@ from governance.auth.actors import current_actor
 from governance.auth.permissions import Permission, requires
 from governance.brands import brand_for_new
 from governance.db import get_session
-from governance.profiles.guarded import read_profile
+from governance.profiles.guarded import export_cohort, read_profile
 from governance.profiles.store import (
     create_subject,
     find_subject_by,
@@ -205,6 +205,78 @@ class ProfileRead(MethodView):
         out = result.to_json()
         out["fields_"] = out.pop("fields")
         return out
+
+
+class ExportFilterSchema(_Strict):
+    """Which subjects an export considers (consent and policy decide the rest)."""
+
+    tiers = fields.List(
+        fields.String(validate=validate.OneOf(["basic", "behaviour", "payment"])),
+        load_default=None,
+        validate=validate.Length(min=1),
+        metadata={"description": "consent tiers accepted (consent purposes)"},
+    )
+    created_after = fields.AwareDateTime(load_default=None)
+    created_before = fields.AwareDateTime(load_default=None)
+
+
+class ExportRequestSchema(_Strict):
+    """A cohort export."""
+
+    purpose = fields.String(required=True, validate=_NAME)
+    fields_ = fields.List(
+        fields.String(validate=_NAME),
+        data_key="fields",
+        required=True,
+        validate=validate.Length(min=1, max=100),
+    )
+    filter = fields.Nested(ExportFilterSchema, load_default=dict)
+    limit = fields.Integer(load_default=None, validate=validate.Range(min=1))
+
+
+@blp.route("/exports")
+class Exports(MethodView):
+    """Consented-cohort exports."""
+
+    @requires(Permission.PROFILE_EXPORT)
+    @blp.arguments(ExportRequestSchema)
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "JSON Lines, one subject each: "
+                '`{"subject": "sub_...", "values": {field: value}}`; headers '
+                "`X-Export-Id` and `X-Export-Candidates`",
+                "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+            }
+        }
+    )
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def post(self, body: dict[str, Any]) -> Response:
+        """Stream the subjects whose consent and the policy allow it, allowed fields only.
+
+        Consent is read fresh page by page, each page's subjects are recorded as the
+        export's references before their values leave, and the export's start and end
+        (count, manifest hash) are audited. Operators need a fresh second factor (a bulk
+        export); volume limits per policy apply to the records exported today.
+        """
+        wanted = body["filter"] or {}
+        where = ledger.CohortFilter(
+            tiers=tuple(wanted["tiers"]) if wanted.get("tiers") else None,
+            created_after=wanted.get("created_after"),
+            created_before=wanted.get("created_before"),
+        )
+        started = export_cohort(
+            get_session(),
+            current_actor(),
+            body["purpose"],
+            body["fields_"],
+            where=where,
+            limit=body["limit"],
+        )
+        response = Response(stream_with_context(started.lines), mimetype="application/x-ndjson")
+        response.headers["X-Export-Id"] = started.id
+        response.headers["X-Export-Candidates"] = str(started.candidates)
+        return response
 
 
 @blp.route("/lookup")

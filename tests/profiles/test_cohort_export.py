@@ -111,9 +111,7 @@ def test_a_withdrawal_during_an_export_takes_effect_for_the_pages_not_yet_read(
 ) -> None:
     with app.app_context():
         session = get_session()
-        started = export_cohort(
-            session, SERVICE, "marketing_push", ["city"], now=NOW, page_size=1
-        )
+        started = export_cohort(session, SERVICE, "marketing_push", ["city"], now=NOW, page_size=1)
         first = json.loads(next(started.lines))
         assert first["subject"] == min(cohort[n] for n in ("a", "b", "c", "d"))
         later = max(cohort[n] for n in ("a", "b", "c", "d"))

@@ -30,4 +30,4 @@ class CnMobileRecognizer(Recognizer):
     )
     CONTEXT = ("手机", "电话", "联系", "拨打", "致电", "号码", "mobile", "phone", "tel", "call")
     NEEDS = DIGITS
-    WORD = r"[0-9]{2,11}"
+    WORD = r"[0-9]{2,15}"

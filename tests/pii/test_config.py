@@ -1,0 +1,73 @@
+"""recognizers.yaml decides which recognizers load, their entity names and thresholds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from governance import pii
+from governance.pii.engine import DEFAULT_CONFIG, Analyzer, load_config
+from governance.pii.recognizers import recognizer_classes
+
+
+def test_the_shipped_configuration_loads_every_recognizer() -> None:
+    assert {s.recognizer for s in load_config()} == set(recognizer_classes())
+
+
+def test_entity_types_lists_what_the_configuration_reports() -> None:
+    assert pii.entity_types() == sorted(s.entity or "" for s in load_config())
+    assert "CN_MOBILE" in pii.entity_types()
+
+
+def _config(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "recognizers.yaml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def test_a_disabled_recognizer_is_not_loaded(tmp_path: Path) -> None:
+    path = _config(
+        tmp_path,
+        "recognizers:\n"
+        "  - {recognizer: CnMobileRecognizer, enabled: false}\n"
+        "  - {recognizer: EmailRecognizer}\n",
+    )
+    analyzer = Analyzer(load_config(path))
+    assert analyzer.entity_types() == ["EMAIL_ADDRESS"]
+    assert analyzer.analyze("13900001234 li@example.com") == [
+        pii.Finding("EMAIL_ADDRESS", 12, 26, 0.9)
+    ]
+    assert analyzer.needs == frozenset("@")  # the fast path follows the configuration
+
+
+def test_the_entity_name_and_threshold_come_from_the_configuration(tmp_path: Path) -> None:
+    path = _config(
+        tmp_path,
+        "default_threshold: 0.7\n"
+        "recognizers:\n"
+        "  - {recognizer: CnMobileRecognizer, entity: PHONE}\n"
+        "  - {recognizer: EmailRecognizer, threshold: 0.95}\n",
+    )
+    analyzer = Analyzer(load_config(path))
+    assert analyzer.analyze("见13900001234 li@example.com") == []  # 0.6 < 0.7, 0.9 < 0.95
+    assert [f.type for f in analyzer.analyze("手机13900001234")] == ["PHONE"]
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ("recognizers:\n  - {recognizer: NoSuchRecognizer}\n", "unknown recognizers"),
+        ("recognizers:\n  - {recognizer: EmailRecognizer, colour: red}\n", "unknown keys"),
+        ("recognizers:\n  - {recognizer: EmailRecognizer, threshold: 2}\n", "between 0 and 1"),
+        ("recognizers: []\n", "no recognizer"),
+    ],
+)
+def test_a_wrong_configuration_is_refused(tmp_path: Path, body: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        Analyzer(load_config(_config(tmp_path, body)))
+
+
+def test_the_default_configuration_is_the_packaged_file() -> None:
+    assert DEFAULT_CONFIG.name == "recognizers.yaml"
+    assert DEFAULT_CONFIG.parent.name == "pii"

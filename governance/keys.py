@@ -474,11 +474,11 @@ def load_adapter(spec: str, settings: Settings) -> KeyEncryptionKeys:
         raise KeyError_(f"{where} is not 'package.module:factory'")
     try:
         factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError):
-        raise KeyError_(f"{where} cannot be imported") from None
+    except (ImportError, AttributeError) as exc:
+        raise KeyError_(f"{where} cannot be imported ({type(exc).__name__})") from None
     keys = factory(settings)
     missing = [
-        name for name in ("active_id", "key_ids", "wrap", "unwrap") if not hasattr(type(keys), name)
+        name for name in ("active_id", "key_ids", "wrap", "unwrap") if not hasattr(keys, name)
     ]
     if missing:
         raise KeyError_(f"{where} returned an object without {', '.join(missing)}")

@@ -31,7 +31,7 @@ def test_a_disabled_recognizer_is_not_loaded(tmp_path: Path) -> None:
         tmp_path,
         "recognizers:\n"
         "  - {recognizer: CnMobileRecognizer, enabled: false}\n"
-        "  - {recognizer: EmailRecognizer}\n",
+        "  - {recognizer: EmailAddressRecognizer}\n",
     )
     analyzer = Analyzer(load_config(path))
     assert analyzer.entity_types() == ["EMAIL_ADDRESS"]
@@ -47,7 +47,7 @@ def test_the_entity_name_and_threshold_come_from_the_configuration(tmp_path: Pat
         "default_threshold: 0.7\n"
         "recognizers:\n"
         "  - {recognizer: CnMobileRecognizer, entity: PHONE}\n"
-        "  - {recognizer: EmailRecognizer, threshold: 0.95}\n",
+        "  - {recognizer: EmailAddressRecognizer, threshold: 0.95}\n",
     )
     analyzer = Analyzer(load_config(path))
     assert analyzer.analyze("见13900001234 li@example.com") == []  # 0.6 < 0.7, 0.9 < 0.95
@@ -58,8 +58,11 @@ def test_the_entity_name_and_threshold_come_from_the_configuration(tmp_path: Pat
     ("body", "error"),
     [
         ("recognizers:\n  - {recognizer: NoSuchRecognizer}\n", "unknown recognizers"),
-        ("recognizers:\n  - {recognizer: EmailRecognizer, colour: red}\n", "unknown keys"),
-        ("recognizers:\n  - {recognizer: EmailRecognizer, threshold: 2}\n", "between 0 and 1"),
+        ("recognizers:\n  - {recognizer: EmailAddressRecognizer, colour: red}\n", "unknown keys"),
+        (
+            "recognizers:\n  - {recognizer: EmailAddressRecognizer, threshold: 2}\n",
+            "between 0 and 1",
+        ),
         ("recognizers: []\n", "no recognizer"),
     ],
 )
@@ -71,3 +74,18 @@ def test_a_wrong_configuration_is_refused(tmp_path: Path, body: str, error: str)
 def test_the_default_configuration_is_the_packaged_file() -> None:
     assert DEFAULT_CONFIG.name == "recognizers.yaml"
     assert DEFAULT_CONFIG.parent.name == "pii"
+
+
+def test_no_recognizer_shares_a_class_name_with_one_of_presidios() -> None:
+    # Presidio finds its predefined recognizers by class name among every subclass of
+    # EntityRecognizer: a namesake here would be built in place of Presidio's own.
+    from governance.pii._presidio import EntityRecognizer
+
+    def subclasses(cls: type) -> set[type]:
+        return set(cls.__subclasses__()).union(*(subclasses(c) for c in cls.__subclasses__()))
+
+    theirs = {
+        c.__name__ for c in subclasses(EntityRecognizer) if c.__module__.startswith("presidio")
+    }
+    assert theirs, "Presidio's recognizers were not found"
+    assert not set(recognizer_classes()) & theirs

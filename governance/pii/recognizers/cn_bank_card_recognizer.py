@@ -8,7 +8,7 @@ a Luhn check digit; a number that fails it is not reported.
 
 Not covered: the pre-UnionPay domestic numbers (``9558...`` and the like), withdrawn in
 the migration to chip cards; Visa, Mastercard, JCB and American Express co-branded cards
-of mainland banks, which :mod:`credit_card_recognizer` finds as ``CREDIT_CARD``.
+of mainland banks, which :mod:`international_card_recognizer` finds as ``CREDIT_CARD``.
 """
 
 from __future__ import annotations

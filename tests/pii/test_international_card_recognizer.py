@@ -1,4 +1,4 @@
-"""CreditCardRecognizer: international brands by prefix and length, Luhn."""
+"""InternationalCardRecognizer: international brands by prefix and length, Luhn."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from governance.pii.recognizers.base import (
     luhn_valid,
 )
 
-__all__ = ["CreditCardRecognizer"]
+__all__ = ["InternationalCardRecognizer"]
 
 _WHOLE = (
     r"(?:4[0-9]{12}(?:[0-9]{3}){0,2}"  # Visa: 13, 16 or 19
@@ -34,7 +34,7 @@ _GROUPED_IIN = (
 )
 
 
-class CreditCardRecognizer(Recognizer):
+class InternationalCardRecognizer(Recognizer):
     """International card numbers by brand prefix and length, Luhn-checked."""
 
     ENTITY = "CREDIT_CARD"

@@ -14,10 +14,10 @@ from typing import ClassVar
 
 from governance.pii.recognizers.base import Recognizer
 
-__all__ = ["EmailRecognizer"]
+__all__ = ["EmailAddressRecognizer"]
 
 
-class EmailRecognizer(Recognizer):
+class EmailAddressRecognizer(Recognizer):
     """ASCII e-mail addresses."""
 
     ENTITY = "EMAIL_ADDRESS"

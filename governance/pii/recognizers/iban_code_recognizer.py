@@ -15,7 +15,7 @@ import regex
 from governance.pii._presidio import regex_per_country
 from governance.pii.recognizers.base import DIGITS, Recognizer
 
-__all__ = ["IbanRecognizer"]
+__all__ = ["IbanCodeRecognizer"]
 
 _FORMATS = {code: regex.compile(rf"^{rx}$") for code, rx in regex_per_country.items()}
 
@@ -29,7 +29,7 @@ def iban_valid(compact: str) -> bool:
     return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
 
 
-class IbanRecognizer(Recognizer):
+class IbanCodeRecognizer(Recognizer):
     """IBANs with a known country format and a valid check."""
 
     ENTITY = "IBAN_CODE"

@@ -1,4 +1,4 @@
-"""EmailRecognizer: ASCII addresses, Chinese text allowed on either side."""
+"""EmailAddressRecognizer: ASCII addresses, Chinese text allowed on either side."""
 
 from __future__ import annotations
 

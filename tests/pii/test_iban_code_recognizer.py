@@ -1,4 +1,4 @@
-"""IbanRecognizer: country format and MOD 97-10 check, Chinese text allowed around."""
+"""IbanCodeRecognizer: country format and MOD 97-10 check, Chinese text allowed around."""
 
 from __future__ import annotations
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audit import PiiInAuditEntry, pii
 from audit.log import append
@@ -89,3 +91,23 @@ def test_audit_details_made_of_ids_pass(db: Any) -> None:
         policy_hash="3f" * 32,
         details={"fields": ["mobile", "email"], "n": 2, "order": "2026112512345678"},
     )
+
+
+_TEXT = st.text(alphabet=st.sampled_from("0123456789 -+@._abcXE京A客户号手机\n"), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["resource", "details"]), st.lists(_TEXT, max_size=4)))
+def test_the_audit_one_pass_check_loses_nothing_with_this_detector(
+    fields: dict[str, list[str]],
+) -> None:
+    """The audit check scans all strings joined by line breaks: no pattern crosses one."""
+    from governance.pii import audit_detector
+
+    per_string = [
+        finding
+        for name, value in fields.items()
+        for _where, text in pii._strings(value, name)
+        for finding in audit_detector(text)
+    ]
+    assert len(pii.find_pii(fields, audit_detector)) == len(per_string)

@@ -39,6 +39,21 @@ BULK_SUBJECTS = 100
 VOLUME_CAP = 100_000
 #: The time zone of "allowed hours" and "today".
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
+#: The purpose of a customer's access to (and copy of) their own data, PIPL arts. 45 and
+#: 50. Built in, not in the catalog: it is the law's, not the brand's, and only the
+#: customer themselves is ever granted it (policies: ``subject_access_purposes``).
+SUBJECT_ACCESS_PURPOSE = "data_subject_access"
+
+
+def subject_access_purpose() -> Purpose:
+    """The built-in purpose of a customer's own access (never stored)."""
+    return Purpose(
+        id=SUBJECT_ACCESS_PURPOSE,
+        legal_basis="legal_obligation",
+        required_tier="basic",
+        separate_consent=False,
+        optional=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -110,6 +125,7 @@ def validate(
 ) -> tuple[dict[str, Purpose], dict[str, CatalogField]]:
     """The purposes and fields named, or a 422 naming what is not in the catalog."""
     purposes = {p.id: p for p in session.scalars(select(Purpose))}
+    purposes[SUBJECT_ACCESS_PURPOSE] = subject_access_purpose()
     fields = {f.name: f for f in session.scalars(select(CatalogField))}
     errors: dict[str, list[str]] = {}
     for n, q in enumerate(questions):
@@ -143,6 +159,10 @@ def assemble(
         by_purpose.setdefault(q.purpose, []).append(q.subject)
     answers: dict[tuple[str, str], ledger.Answer] = {}
     for purpose, subjects in by_purpose.items():
+        if purpose == SUBJECT_ACCESS_PURPOSE:  # no consent to check: the law grants it
+            for subject in subjects:
+                answers[(subject, purpose)] = _own_access_answer(session, subject, actor.brand)
+            continue
         for answer in ledger.check_many(
             session, subjects, purpose, Tier.BASIC, now=now, brand=actor.brand
         ):
@@ -157,12 +177,16 @@ def assemble(
             )
         )
     }
-    births: dict[str, int | None] = {
-        row.id: row.birth_year
-        for row in session.execute(
-            select(Subject.id, Subject.birth_year).where(Subject.id.in_(sorted(subject_ids)))
+    births: dict[str, int | None] = {}
+    restricted: set[str] = set()
+    for row in session.execute(
+        select(Subject.id, Subject.birth_year, Subject.restricted_at).where(
+            Subject.id.in_(sorted(subject_ids))
         )
-    }
+    ):
+        births[row.id] = row.birth_year
+        if row.restricted_at is not None:
+            restricted.add(row.id)
 
     out = Assembled({}, set())
     for n, q in enumerate(questions):
@@ -176,10 +200,22 @@ def assemble(
             answer,
             by_guardian=bool(guardians.get((q.subject, q.purpose), False)),
             minor=ledger.is_minor(births.get(q.subject), local.date()),
+            restricted=q.subject in restricted,
+            own=actor.type == "subject" and actor.id == q.subject,
             fields=[field_input(fields[name]) for name in q.fields],
             context=request_context(local, min(volume + n + 1, VOLUME_CAP), bulk),
         )
     return out
+
+
+def _own_access_answer(session: Session, subject_id: str, brand: str | None) -> ledger.Answer:
+    """The answer for the built-in access purpose: the subject exists and is not erased."""
+    subject = ledger.visible_subject(session, subject_id, brand)
+    if subject is None:
+        return ledger.Answer(subject_id, False, "unknown_subject")
+    if subject.erased_at is not None:
+        return ledger.Answer(subject_id, False, "subject_erased")
+    return ledger.Answer(subject_id, True, "legal_basis")
 
 
 def request_context(local: dt.datetime, volume: int, bulk: bool) -> dict[str, Any]:
@@ -201,6 +237,8 @@ def decision_input(
     minor: bool,
     fields: list[dict[str, Any]],
     context: Mapping[str, Any],
+    restricted: bool = False,
+    own: bool = False,
 ) -> dict[str, Any]:
     """One decision's input from its parts (the same for a question and a cohort export)."""
     return {
@@ -216,7 +254,7 @@ def decision_input(
             "tier": answer.tier,
             "by_guardian": by_guardian,
         },
-        "subject": {"minor": minor},
+        "subject": {"minor": minor, "restricted": restricted, "self": own},
         "personalised_recommendation": (
             answer.valid if purpose.id == "personalised_recommendation" else True
         ),

@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-ACTOR_TYPES = frozenset({"operator", "service", "partner"})
+ACTOR_TYPES = frozenset({"operator", "service", "partner", "subject"})
 #: The consent tiers, in order: a grant covers its own tier and every lower one.
 TIER_RANK = {"basic": 0, "behaviour": 1, "payment": 2}
 #: The order of a field's obligations.
@@ -68,6 +68,11 @@ class _Request:
             r for r in self.roles if _listed(self.purpose_id, data["roles"][r].get("purposes"))
         ]
         self.basis_rules = _lookup(data.get("legal_bases"), self.legal_basis)
+        self.self_access = (
+            self.actor_type == "subject"
+            and _get(self.subject, "self") is True
+            and _listed(self.purpose_id, data.get("subject_access_purposes"))
+        )
         self.reasons = self._request_reasons()
 
     def _known_roles(self) -> list[str]:
@@ -101,6 +106,12 @@ class _Request:
             reasons.add("outside_allowed_hours")
         if self.volume_above("deny_above"):
             reasons.add("volume_above_limit")
+        if (
+            self.known_actor
+            and not self.self_access
+            and _get(self.subject, "restricted") is not False
+        ):
+            reasons.add("processing_restricted")
         return reasons
 
     def _purpose_granted(self) -> bool:
@@ -112,7 +123,7 @@ class _Request:
         if self.actor_type == "partner":
             agreement = _get(self.actor, "agreement")
             return _listed(self.purpose_id, _get(agreement, "purposes"))
-        return False
+        return self.self_access
 
     def _agreement_in_force(self) -> bool:
         """The partner's agreement is approved and today is within its dates (inclusive)."""
@@ -156,6 +167,7 @@ class _Request:
         if (
             isinstance(self.basis_rules, Mapping)
             and self.legal_basis != "consent"
+            and not self.self_access
             and not _listed(category, self.basis_rules.get("categories"))
         ):
             reasons.add("legal_basis_not_allowed")
@@ -166,6 +178,7 @@ class _Request:
         if (
             field.get("pipl_sensitive") is not False
             and _get(self.purpose, "separate_consent") is not True
+            and not self.self_access
         ):
             reasons.add("separate_consent_required")
         if (
@@ -178,6 +191,8 @@ class _Request:
 
     def _classification_granted(self, category: Any, classification: Any) -> bool:
         """The actor may see the field's classification (partners: its category)."""
+        if self.self_access:
+            return True
         if self.actor_type == "operator":
             roles = self.data["roles"]
             return any(
@@ -189,7 +204,7 @@ class _Request:
         if self.actor_type == "partner":
             agreement = _get(self.actor, "agreement")
             return _listed(category, _get(agreement, "categories"))
-        return True  # an unknown actor is denied by unknown_actor
+        return not self.known_actor  # an unknown actor is denied by unknown_actor
 
     # -- obligations ----------------------------------------------------------------------
 

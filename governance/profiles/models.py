@@ -33,6 +33,8 @@ class Subject(Base):
     # the consent ledger can check it without decrypting anything. Null when unknown.
     birth_year: Mapped[int | None]
     erased_at: Mapped[dt.datetime | None]
+    # PIPL art. 44: the customer restricted processing; no one but they may read their data.
+    restricted_at: Mapped[dt.datetime | None]
 
 
 class SubjectKey(Base):

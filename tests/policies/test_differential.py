@@ -27,7 +27,7 @@ FIELDS = [
 PURPOSES = [
     {"id": p["id"], "legal_basis": p["legal_basis"], "separate_consent": p["separate_consent"]}
     for p in CATALOG["purposes"]
-]
+] + [{"id": "data_subject_access", "legal_basis": "legal_obligation", "separate_consent": False}]
 ROLES = ["dpo", "marketing", "customer_service", "analyst", "admin"]
 TIERS = [None, "basic", "behaviour", "payment"]
 CATEGORIES = sorted({f["category"] for f in FIELDS})
@@ -81,7 +81,13 @@ inputs = st.fixed_dictionaries(
                 "by_guardian": st.booleans(),
             }
         ),
-        "subject": st.fixed_dictionaries({"minor": st.booleans()}),
+        "subject": st.fixed_dictionaries(
+            {
+                "minor": st.booleans(),
+                "restricted": st.sampled_from([False, False, False, True, None]),
+                "self": st.booleans(),
+            }
+        ),
         "personalised_recommendation": st.booleans(),
         "fields": st.lists(
             st.sampled_from(FIELDS), min_size=1, max_size=6, unique_by=lambda f: f["name"]

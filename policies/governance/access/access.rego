@@ -17,7 +17,7 @@ package governance.access
 
 import rego.v1
 
-_actor_types := {"operator", "service", "partner"}
+_actor_types := {"operator", "service", "partner", "subject"}
 
 # The consent tiers, in order: a grant covers its own tier and every lower one.
 _tier_rank := {"basic": 0, "behaviour": 1, "payment": 2}
@@ -29,6 +29,8 @@ _services_data := data.governance.access.services
 _legal_bases := data.governance.access.legal_bases
 
 _non_personal_categories := data.governance.access.non_personal_categories
+
+_subject_access_purposes := data.governance.access.subject_access_purposes
 
 # METADATA
 # title: decision
@@ -127,6 +129,23 @@ _purpose_granted if {
 	_listed(input.purpose.id, input.actor.agreement.purposes)
 }
 
+_purpose_granted if _self_access
+
+# PIPL arts. 45 and 50: customers may access (and copy) their own information, all of it:
+# no classification, category, separate-consent or tier rule applies to their own data.
+_self_access if {
+	input.actor.type == "subject"
+	input.subject.self == true
+	_listed(input.purpose.id, _subject_access_purposes)
+}
+
+# PIPL art. 44: a customer who restricted processing is read by no one but themselves.
+_request_reasons contains "processing_restricted" if {
+	_known_actor
+	not _self_access
+	not input.subject.restricted == false
+}
+
 _request_reasons contains "legal_basis_not_allowed" if not _known_legal_basis
 
 _known_legal_basis if {
@@ -166,6 +185,8 @@ _classification_granted(f) if f[_granted_attribute] in _granted_values
 # An unknown actor is denied by unknown_actor.
 _classification_granted(_) if not _known_actor
 
+_classification_granted(_) if _self_access
+
 _granted_attribute := "classification" if input.actor.type in {"operator", "service"}
 
 _granted_attribute := "category" if input.actor.type == "partner"
@@ -190,10 +211,12 @@ _granted_values contains c if {
 	is_string(c)
 }
 
-# Consent is not limited to categories; every other known basis is.
+# Consent is not limited to categories; every other known basis is (but for a customer's
+# access to their own data).
 _basis_restricted if {
 	_known_legal_basis
 	not _consent_basis
+	not _self_access
 }
 
 _basis_covers(f) if _listed(f.category, _legal_bases[input.purpose.legal_basis].categories)
@@ -202,7 +225,10 @@ _tier_covered(f) if _tier_rank[f.tier] <= _tier_rank[input.consent.tier]
 
 # Anything but an explicit false counts as PIPL-sensitive (above); only an explicit true
 # makes the purpose a separate-consent one.
-_separate_consent_missing if not input.purpose.separate_consent == true
+_separate_consent_missing if {
+	not input.purpose.separate_consent == true
+	not _self_access
+}
 
 # PIPL art. 24: a subject who refuses personalisation keeps only non-personal categories.
 _personalisation_refused if {

@@ -111,7 +111,7 @@ request(actor, purpose, consent_state, fields) := {
 	"actor": actor,
 	"purpose": purpose,
 	"consent": consent_state,
-	"subject": {"minor": false},
+	"subject": {"minor": false, "restricted": false},
 	"personalised_recommendation": true,
 	"fields": fields,
 	"context": context,
@@ -209,9 +209,54 @@ test_deny_null_actor if {
 	denied_only_for(with_key(cs_request([nickname]), "actor", null), "nickname", ["unknown_actor"])
 }
 
-test_deny_subject_as_actor if {
+test_deny_subject_as_actor_for_an_ordinary_purpose if {
 	req := with_actor(cs_request([nickname]), "type", "subject")
-	"unknown_actor" in reasons(req, "nickname")
+	denied_only_for(req, "nickname", ["classification_not_granted", "purpose_not_granted"])
+}
+
+# -- a customer's access to their own data (PIPL arts. 45, 50) and restriction (art. 44) ------
+
+data_subject_access := {"id": "data_subject_access", "legal_basis": "legal_obligation", "separate_consent": false}
+
+own_request(fields) := with_key(
+	request({"type": "subject", "id": "sub_fictional"}, data_subject_access, null, fields),
+	"subject", {"minor": false, "restricted": false, "self": true},
+)
+
+test_allow_subject_every_own_field_unmasked if {
+	req := own_request([mobile, bank_card_number, precise_location, nickname])
+	every name in ["mobile", "bank_card_number", "precise_location", "nickname"] {
+		decide(req).fields[name] == {"allow": true, "reasons": [], "obligations": []}
+	}
+}
+
+test_allow_subject_own_free_text_redacted if {
+	decide(own_request([service_notes])).fields.service_notes.obligations == [{"type": "redact"}]
+}
+
+test_deny_subject_anothers_data if {
+	req := with_key(own_request([nickname]), "subject", {"minor": false, "restricted": false, "self": false})
+	theirs := ["classification_not_granted", "legal_basis_not_allowed", "purpose_not_granted"]
+	denied_only_for(req, "nickname", theirs)
+	no_self := with_key(own_request([nickname]), "subject", {"minor": false, "restricted": false})
+	denied_only_for(no_self, "nickname", theirs)
+}
+
+test_deny_subject_access_purpose_to_others if {
+	req := with_key(cs_request([nickname]), "purpose", data_subject_access)
+	"purpose_not_granted" in reasons(req, "nickname")
+}
+
+test_deny_restricted_subject_to_everyone_else if {
+	req := with_key(push_request([city]), "subject", {"minor": false, "restricted": true})
+	denied_only_for(req, "city", ["processing_restricted"])
+	unknown := with_key(push_request([city]), "subject", {"minor": false})
+	denied_only_for(unknown, "city", ["processing_restricted"])
+}
+
+test_allow_restricted_subject_own_access if {
+	req := with_key(own_request([nickname]), "subject", {"minor": false, "restricted": true, "self": true})
+	allowed(req, "nickname")
 }
 
 test_reasons_are_sorted_and_unique if {
@@ -428,23 +473,23 @@ test_deny_sensitive_field_under_contract if {
 # -- guardian_required ------------------------------------------------------------------------
 
 test_deny_minor_without_guardian_consent if {
-	req := with_key(push_request([city]), "subject", {"minor": true})
+	req := with_key(push_request([city]), "subject", {"minor": true, "restricted": false})
 	denied_only_for(req, "city", ["guardian_required"])
 	denied_only_for(with_consent(req, "by_guardian", null), "city", ["guardian_required"])
 }
 
 test_allow_minor_with_guardian_consent if {
-	req := with_consent(with_key(push_request([city]), "subject", {"minor": true}), "by_guardian", true)
+	req := with_consent(with_key(push_request([city]), "subject", {"minor": true, "restricted": false}), "by_guardian", true)
 	allowed(req, "city")
 }
 
 test_deny_subject_of_unknown_age_without_guardian if {
-	req := with_key(push_request([city]), "subject", {})
+	req := with_key(push_request([city]), "subject", {"restricted": false})
 	denied_only_for(req, "city", ["guardian_required"])
 }
 
 test_allow_minor_under_contract_without_guardian if {
-	req := with_key(cs_request([nickname]), "subject", {"minor": true})
+	req := with_key(cs_request([nickname]), "subject", {"minor": true, "restricted": false})
 	allowed(req, "nickname")
 }
 

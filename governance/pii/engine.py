@@ -127,7 +127,8 @@ class Analyzer:
             supported_languages=[LANGUAGE],
             context_aware_enhancer=_NoContextEnhancer(),
         )
-        self.analyze("warm-up: 13800000000 a@example.com")  # compile Presidio's patterns
+        # Every recognizer once, so Presidio compiles its patterns here, not in racing threads.
+        self.engine.analyze(text="warm-up 13800000000 a@example.com", language=LANGUAGE)
 
     def entity_types(self) -> list[str]:
         """The entity types the configured recognizers report, sorted."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,3 +90,17 @@ def test_no_recognizer_shares_a_class_name_with_one_of_presidios() -> None:
     }
     assert theirs, "Presidio's recognizers were not found"
     assert not set(recognizer_classes()) & theirs
+
+
+def test_the_process_wide_analyzer_is_built_once_whatever_the_threads(monkeypatch: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from governance.pii import engine
+
+    monkeypatch.setattr(engine, "_DEFAULT", None)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        built = list(pool.map(lambda _: engine.default_analyzer(), range(16)))
+    assert len({id(a) for a in built}) == 1
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        found = list(pool.map(lambda n: pii.analyze(f"手机1390000{n:04d}"), range(64)))
+    assert all(len(f) == 1 and f[0].type == "CN_MOBILE" for f in found)

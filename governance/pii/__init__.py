@@ -43,7 +43,7 @@ def analyze(text: str) -> list[Finding]:
     """Every piece of PII in ``text``, one finding per span, sorted by start.
 
     A text without a digit or an ``@`` (with the shipped recognizers) returns ``[]``
-    without analysis, and without building the analyser.
+    without analysis; the first call in a process builds the analyser, whatever the text.
     """
     from governance.pii.engine import default_analyzer
 

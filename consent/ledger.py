@@ -667,7 +667,8 @@ def _cohort_query(purpose: Purpose, brand: str | None, where: CohortFilter) -> A
             )
         )
         key = s.id
-    query = query.where(s.erased_at.is_(None))
+    # Erased subjects have nothing left; restricted ones may be read by themselves only.
+    query = query.where(s.erased_at.is_(None), s.restricted_at.is_(None))
     if brand is not None:
         query = query.where(s.brand_id == brand)
     if where.created_after is not None:

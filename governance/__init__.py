@@ -70,6 +70,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.update(
         DATABASE_URL=settings.database_url or f"sqlite:///{instance / 'governance.sqlite3'}",
+        KEY_VAULT_URL=settings.key_vault_url or f"sqlite:///{key_dir / 'subject-keys.sqlite3'}",
         KEY_PATHS=key_paths,
         SECRET_KEY=keys.read_key_file(key_paths.secret_key),
         MAX_CONTENT_LENGTH=settings.max_body_bytes,

@@ -111,11 +111,21 @@ def _refuse_other_pid(_dbapi_connection: Any, record: Any, proxy: Any) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Create the app's engine and session factory and close sessions at teardown."""
+    """Create the app's engines and session factory and close sessions at teardown.
+
+    Sessions route the key vault's models (:mod:`governance.profiles.vault`) to the vault
+    engine and everything else to the main database.
+    """
+    from governance.profiles import vault
+
     engine = make_engine(app.config["DATABASE_URL"], echo=app.config["DATABASE_ECHO"])
+    vault_engine = vault.init_app(app)
     app.extensions["governance.engine"] = engine
     app.extensions["governance.sessionmaker"] = sessionmaker(
-        bind=engine, expire_on_commit=False, autoflush=False
+        bind=engine,
+        binds={vault.VaultBase: vault_engine, vault.KEYS: vault_engine},
+        expire_on_commit=False,
+        autoflush=False,
     )
     app.teardown_appcontext(_close_session)
 

@@ -21,19 +21,31 @@ import migrations
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
 
-def alembic_config(url: str, connection: Connection | None = None) -> Config:
-    """An Alembic config for ``url``; pass ``connection`` to run on it (tests)."""
+def alembic_config(
+    url: str, connection: Connection | None = None, *, key_vault_url: str | None = None
+) -> Config:
+    """An Alembic config for ``url``; pass ``connection`` to run on it (tests).
+
+    ``key_vault_url``: the key vault, for the revision that moves data keys there (0009).
+    """
     cfg = Config(stdout=sys.stdout)
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if key_vault_url:
+        cfg.set_main_option("key_vault_url", key_vault_url.replace("%", "%%"))
     if connection is not None:
         cfg.attributes["connection"] = connection
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def _vault_url() -> str | None:
+    url: str | None = current_app.config.get("KEY_VAULT_URL")
+    return url
+
+
+def upgrade(url: str, revision: str = "head", *, key_vault_url: str | None = None) -> None:
     """Upgrade the database at ``url`` to ``revision``."""
-    command.upgrade(alembic_config(url), revision)
+    command.upgrade(alembic_config(url, key_vault_url=key_vault_url), revision)
 
 
 @click.group("db", cls=AppGroup)
@@ -45,7 +57,7 @@ def db_group() -> None:
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Upgrade the database to REVISION (default: head)."""
-    upgrade(current_app.config["DATABASE_URL"], revision)
+    upgrade(current_app.config["DATABASE_URL"], revision, key_vault_url=_vault_url())
     click.echo(f"database at revision {revision}")
 
 
@@ -53,7 +65,9 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Downgrade the database to REVISION (e.g. base)."""
-    command.downgrade(alembic_config(current_app.config["DATABASE_URL"]), revision)
+    command.downgrade(
+        alembic_config(current_app.config["DATABASE_URL"], key_vault_url=_vault_url()), revision
+    )
     click.echo(f"database at revision {revision}")
 
 

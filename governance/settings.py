@@ -72,6 +72,13 @@ class Settings(BaseSettings):
         "Folder holding the key files (default: <instance>/keys). Development keys are "
         "generated there, mode 0600, when missing.",
     )
+    key_vault_url: str | None = _setting(
+        None,
+        "keys",
+        "Database holding subjects' wrapped data keys, apart from the profile database so "
+        "that erasure reaches its backups too (default: sqlite:///<key_dir>/"
+        "subject-keys.sqlite3). Give it its own, short backup retention.",
+    )
     secret_key_file: Path | None = _setting(
         None, "keys", "File with the Flask session signing key (default: <key_dir>/session.key)."
     )

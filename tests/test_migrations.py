@@ -38,10 +38,14 @@ def engine(database_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
-def migrate(engine: Engine, direction: str, revision: str) -> None:
+def migrate(
+    engine: Engine, direction: str, revision: str, *, key_vault_url: str | None = None
+) -> None:
     """Run ``alembic upgrade|downgrade revision`` on a connection of ``engine``."""
     with engine.connect() as conn:  # outside a transaction: Alembic commits (see env.py)
-        cfg = alembic_config(engine.url.render_as_string(hide_password=False), conn)
+        cfg = alembic_config(
+            engine.url.render_as_string(hide_password=False), conn, key_vault_url=key_vault_url
+        )
         if direction == "up":
             command.upgrade(cfg, revision)
         else:
@@ -220,7 +224,7 @@ def test_brands_revision_keeps_every_row_and_gives_it_the_default_brand(engine: 
             {"t": "2026-01-02 03:04:05"},
         )
 
-    migrate(engine, "up", "head")
+    migrate(engine, "up", "0008")  # 0009 moves the keys to the vault (its own test)
 
     with engine.connect() as conn:
         subject = conn.execute(text("SELECT id, brand_id FROM subjects")).one()
@@ -231,7 +235,6 @@ def test_brands_revision_keeps_every_row_and_gives_it_the_default_brand(engine: 
     assert [tuple(k) for k in keys] == [("sub_migrated0001",)]
     assert tuple(operator) == ("mia.migrated", None)  # no brand: works for the whole group
     assert brands == ["default"]
-    assert differences(engine) == []
     # References are enforced again after the migration: an unknown brand is refused.
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(
@@ -269,3 +272,53 @@ def test_migrations_create_the_indexes_the_models_create(
     assert migrated == index_definitions(other_engine)
     if engine.dialect.name == "postgresql":
         assert "INCLUDE (status, tier" in migrated["pk_consent_states"]
+
+
+def _with_a_key(engine: Engine) -> None:
+    migrate(engine, "up", "0008")
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO subjects (id, created_at) VALUES ('sub_migrated0002', :t)"),
+            {"t": "2026-01-02 03:04:05"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO subject_keys (subject_id, key_version, wrapped_key, created_at) "
+                "VALUES ('sub_migrated0002', 1, 'kek-fictional:BBBB', :t)"
+            ),
+            {"t": "2026-01-02 03:04:05"},
+        )
+
+
+def test_the_key_vault_revision_moves_every_key_out_of_the_database(
+    engine: Engine, tmp_path: Path
+) -> None:
+    vault_url = f"sqlite:///{tmp_path / 'vault.sqlite3'}"
+    _with_a_key(engine)
+
+    migrate(engine, "up", "head", key_vault_url=vault_url)
+
+    assert "subject_keys" not in app_tables(engine)
+    assert differences(engine) == []
+    vault = make_engine(vault_url)
+    with vault.connect() as conn:
+        moved = conn.execute(text("SELECT subject_id, wrapped_key FROM subject_keys")).all()
+    assert [tuple(k) for k in moved] == [("sub_migrated0002", "kek-fictional:BBBB")]
+
+    migrate(engine, "down", "0008", key_vault_url=vault_url)
+    with engine.connect() as conn:
+        back = conn.execute(text("SELECT subject_id, wrapped_key FROM subject_keys")).all()
+    assert [tuple(k) for k in back] == [("sub_migrated0002", "kek-fictional:BBBB")]
+    vault.dispose()
+
+
+def test_the_key_vault_revision_without_a_vault_changes_nothing(engine: Engine) -> None:
+    _with_a_key(engine)
+
+    with pytest.raises(RuntimeError, match="no vault is named"):
+        migrate(engine, "up", "head")
+
+    with engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_heads() == ("0008",)
+        keys = conn.execute(text("SELECT subject_id FROM subject_keys")).all()
+    assert [tuple(k) for k in keys] == [("sub_migrated0002",)]

@@ -332,7 +332,9 @@ def _upsert(
     added = updated = 0
     for spec in specs:
         # Tuples (a field's PII types) are stored as JSON lists and compared as lists.
-        values = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(spec).items()}
+        values: dict[str, Any] = {
+            k: list(v) if isinstance(v, tuple) else v for k, v in asdict(spec).items()
+        }
         row = stored.get(values[key])
         if row is None:
             db.add(model(**values, catalog_version=version))

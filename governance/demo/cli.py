@@ -37,6 +37,7 @@ from governance.errors import ApiError
 from governance.keys import KeyError_, Keyring, portal_link_key
 from governance.profiles.crypto import profile_crypto
 from governance.profiles.models import Subject
+from governance.profiles.vault import get_vault_engine
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -95,6 +96,7 @@ def run_seed(count: int, seed: int | None, batch: int, workers: int | None) -> S
                 get_engine(),
                 current_app.config["KEY_PATHS"],
                 count,
+                vault=get_vault_engine(),
                 seed=seed,
                 batch_size=batch,
                 workers=workers,

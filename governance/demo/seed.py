@@ -172,6 +172,7 @@ def seed_subjects(
     key_paths: KeyPaths,
     count: int,
     *,
+    vault: Engine,
     seed: int | None = None,
     batch_size: int = 5000,
     workers: int | None = None,
@@ -204,7 +205,7 @@ def seed_subjects(
             used = min(workers, len(chunks)) if len(chunks) > 1 else 0
             created = 0
             for rows in _batches(plan, chunks, used):
-                created += insert_rows(db, rows)
+                created += insert_rows(db, rows, vault=vault)
                 db.commit()
                 if progress is not None:
                     progress(len(rows))

@@ -15,6 +15,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.brands import DEFAULT_BRAND
 from governance.db import Base, utcnow
+from governance.profiles.vault import SubjectKey
+
+__all__ = [
+    "BlindIndex",
+    "ExportSubject",
+    "ProfileExport",
+    "ProfileValue",
+    "Subject",
+    "SubjectKey",
+]
 
 
 class Subject(Base):
@@ -35,19 +45,6 @@ class Subject(Base):
     erased_at: Mapped[dt.datetime | None]
     # PIPL art. 44: the customer restricted processing; no one but they may read their data.
     restricted_at: Mapped[dt.datetime | None]
-
-
-class SubjectKey(Base):
-    """A subject's data key, wrapped by a key-encryption key (``kek-id:base64``)."""
-
-    __tablename__ = "subject_keys"
-
-    subject_id: Mapped[str] = mapped_column(
-        ForeignKey("subjects.id", ondelete="CASCADE"), primary_key=True
-    )
-    key_version: Mapped[int] = mapped_column(default=1)
-    wrapped_key: Mapped[str] = mapped_column(String(256))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class ProfileValue(Base):

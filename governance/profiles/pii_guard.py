@@ -19,12 +19,23 @@ __all__ = ["FreeTextSpec", "guard_free_text"]
 
 
 class FreeTextSpec(Protocol):
-    """What the guard needs to know about a field."""
+    """What the guard needs to know about a field (read-only)."""
 
-    name: str
-    free_text: bool
-    pii_on_write: str
-    pii_allowed: tuple[str, ...]
+    @property
+    def name(self) -> str:
+        """The field's name."""
+
+    @property
+    def free_text(self) -> bool:
+        """Whether it holds free text (only free text is scanned)."""
+
+    @property
+    def pii_on_write(self) -> str:
+        """``reject`` or ``mask``."""
+
+    @property
+    def pii_allowed(self) -> tuple[str, ...]:
+        """Entity types the field may hold."""
 
 
 def guard_free_text(

@@ -115,9 +115,8 @@ WRAPPED: tuple[WrappedSecrets, ...] = (
         key="subject_id",
         wrapped="wrapped_key",
         extra=("key_version",),
+        # In the key vault (governance.profiles.vault): an erased subject has no row left.
         aad=lambda row: subject_key_aad(row["subject_id"], row["key_version"]),
-        source=lambda: _KEYS.join(_SUBJECTS, _SUBJECTS.c.id == _KEYS.c.subject_id),
-        where=lambda: (_SUBJECTS.c.erased_at.is_(None),),
     ),
     WrappedSecrets(
         name="operator_totp",

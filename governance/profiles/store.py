@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, and_, insert, literal, select, update
+from sqlalchemy import Engine, Table, and_, insert, inspect, literal, select, update
 from sqlalchemy import column as sa_column
 from sqlalchemy import table as sa_table
 from sqlalchemy.orm import Session
@@ -38,6 +38,7 @@ from governance.errors import ApiError
 from governance.profiles.crypto import ProfileCrypto, SubjectCipher, profile_crypto
 from governance.profiles.models import BlindIndex, ProfileValue, Subject, SubjectKey
 from governance.profiles.pii_guard import guard_free_text
+from governance.profiles.vault import write_keys as write_vault_keys
 
 __all__ = [
     "SUBJECT_ID_PREFIX",
@@ -59,7 +60,6 @@ SUBJECT_ID_PREFIX = "sub_"
 BIRTH_YEAR_FIELD = "birth_year"
 
 _SUBJECTS: Table = Subject.__table__  # type: ignore[assignment]
-_KEYS: Table = SubjectKey.__table__  # type: ignore[assignment]
 _VALUES: Table = ProfileValue.__table__  # type: ignore[assignment]
 _INDEXES: Table = BlindIndex.__table__  # type: ignore[assignment]
 
@@ -228,25 +228,30 @@ def _untyped(table: Table) -> TableClause:
     return sa_table(table.name, *(sa_column(c.name) for c in table.columns))
 
 
-_BULK = {t.name: _untyped(t) for t in (_SUBJECTS, _KEYS, _VALUES, _INDEXES)}
+_BULK = {t.name: _untyped(t) for t in (_SUBJECTS, _VALUES, _INDEXES)}
 # The timestamp column of each bulk table, filled with one pre-processed value per batch.
 _BULK_TIMESTAMP = {
     _SUBJECTS.name: _SUBJECTS.c.created_at,
-    _KEYS.name: _KEYS.c.created_at,
     _VALUES.name: _VALUES.c.updated_at,
 }
 
 
-def insert_rows(db: Session, rows: BatchRows) -> int:
+def insert_rows(db: Session, rows: BatchRows, *, vault: Engine | None = None) -> int:
     """Write ``rows`` with one Core executemany insert per table, in foreign-key order.
 
-    Returns the number of subjects written; the caller commits.
+    The data keys go to the key vault (``vault``, default: the one ``db`` routes
+    :class:`SubjectKey` to), committed there first (:func:`vault.write_keys`); the rest on
+    ``db``. Returns the number of subjects written; the caller commits.
     """
+    if rows.keys:
+        target = vault if vault is not None else db.get_bind(mapper=inspect(SubjectKey))
+        if not isinstance(target, Engine):
+            raise TypeError("the key vault must be an engine (its writes commit on their own)")
+        write_vault_keys(target, rows.keys)
     dialect = db.get_bind().dialect
     now = utcnow()
     for table, batch in (
         (_SUBJECTS, rows.subjects),
-        (_KEYS, rows.keys),
         (_VALUES, rows.values),
         (_INDEXES, rows.indexes),
     ):
@@ -309,9 +314,9 @@ class SubjectBatch:
         rows, self.rows = self.rows, BatchRows()
         return rows
 
-    def flush(self, db: Session) -> int:
+    def flush(self, db: Session, *, vault: Engine | None = None) -> int:
         """Insert the collected rows; return how many subjects were written."""
-        return insert_rows(db, self.take())
+        return insert_rows(db, self.take(), vault=vault)
 
 
 def _value_rows(cipher: SubjectCipher, values: Mapping[str, Any]) -> list[dict[str, Any]]:

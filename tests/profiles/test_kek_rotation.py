@@ -302,27 +302,26 @@ def test_rewrap_resumes_after_an_interruption_and_does_nothing_twice(
     assert invoke(runner, "rewrap").stdout.startswith("re-wrapped 0 secrets")
 
 
-def test_rewrap_skips_erased_subjects_and_subjects_without_a_key(
+def test_rewrap_never_brings_back_a_shredded_key(
     store_db: Session, runner: FlaskCliRunner
 ) -> None:
     ids = list(make_customers(store_db, 4))
-    erased, keyless = ids[0], ids[1]
+    erased = ids[0]
+    # Erasure deletes the subject's key from the vault (and marks the subject erased).
     store_db.execute(
         update(Subject).where(Subject.id == erased).values(erased_at=Subject.created_at)
     )
-    store_db.execute(delete(SubjectKey).where(SubjectKey.subject_id == keyless))
+    store_db.execute(delete(SubjectKey).where(SubjectKey.subject_id == erased))
     store_db.commit()
-    erased_wrapped = wrapped_keys(store_db)[erased]
     new_id = rotate(runner)
 
     result = invoke(runner, "rewrap")
 
     assert result.exit_code == 0, result.output
-    assert "re-wrapped 2 secrets" in result.stdout
-    assert wrapped_keys(store_db)[erased] == erased_wrapped
-    assert keyless not in wrapped_keys(store_db)
+    assert "re-wrapped 3 secrets" in result.stdout
+    assert erased not in wrapped_keys(store_db)
     assert (
-        json.loads(invoke(runner, "status", "--json").stdout)["keys"][new_id]["subject_keys"] == 2
+        json.loads(invoke(runner, "status", "--json").stdout)["keys"][new_id]["subject_keys"] == 3
     )
 
 

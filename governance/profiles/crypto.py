@@ -19,12 +19,14 @@ Errors name the subject id and the field, never a value or a key.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import hmac
 import json
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +40,14 @@ __all__ = [
     "CIPHERTEXT_FORMAT",
     "DecryptionError",
     "ProfileCrypto",
+    "RevealRefused",
     "SubjectCipher",
     "canonical_json",
     "decrypt_values",
     "normalise_identifier",
     "profile_crypto",
     "reset_profile_crypto",
+    "revealing",
     "subject_key_aad",
     "value_aad",
 ]
@@ -58,6 +62,28 @@ _TAG_BYTES = 16
 _ENCODER = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
 )
+
+
+class RevealRefused(RuntimeError):
+    """A decryption attempted outside the guarded read (a second door): refused."""
+
+
+_REVEALING: contextvars.ContextVar[bool] = contextvars.ContextVar("revealing", default=False)
+
+
+@contextlib.contextmanager
+def revealing() -> Iterator[None]:
+    """The one context in which profile values may be decrypted.
+
+    Entered by :mod:`governance.profiles.guarded` only (a test checks that no other module
+    of the platform enters it); tests of the cipher itself enter it too. Never yield a
+    value out of it from a generator: the context would leak to the caller.
+    """
+    token = _REVEALING.set(True)
+    try:
+        yield
+    finally:
+        _REVEALING.reset(token)
 
 
 class DecryptionError(Exception):
@@ -151,7 +177,16 @@ class SubjectCipher:
         return _FORMAT_BYTE + nonce + sealed
 
     def decrypt(self, field: str, blob: bytes) -> Any:
-        """Open what :meth:`encrypt` sealed for this subject and ``field``."""
+        """Open what :meth:`encrypt` sealed for this subject and ``field``.
+
+        Refused (:class:`RevealRefused`) outside :func:`revealing`: only the guarded read
+        enters it, so no other path can decrypt a profile value.
+        """
+        if not _REVEALING.get():
+            raise RevealRefused(
+                "profile values are decrypted only inside the guarded read "
+                "(governance.profiles.guarded)"
+            )
         if len(blob) < 1 + _NONCE_BYTES + _TAG_BYTES or blob[0] != CIPHERTEXT_FORMAT:
             raise DecryptionError(self.subject_id, field, "unknown ciphertext format")
         nonce, sealed = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]

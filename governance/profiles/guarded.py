@@ -21,8 +21,6 @@ around the guarded read cannot decrypt anything.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import datetime as dt
 import hashlib
 import json
@@ -42,7 +40,13 @@ from governance.auth.actors import Actor
 from governance.db import utcnow
 from governance.errors import ApiError
 from governance.profiles import obligations as duties
-from governance.profiles.crypto import ProfileCrypto, SubjectCipher, profile_crypto
+from governance.profiles.crypto import (
+    _REVEALING,
+    ProfileCrypto,
+    SubjectCipher,
+    profile_crypto,
+    revealing,
+)
 from governance.profiles.models import ExportSubject, ProfileExport, ProfileValue, SubjectKey
 from policies.engine import Decision
 from policies.inputs import (
@@ -78,18 +82,6 @@ EXPORT_DONE_ACTION = "profile.export.done"
 STEP_UP_REQUIRED = "step_up_required"
 #: The reason a field is withheld because the policy obliges something unknown here.
 UNKNOWN_OBLIGATION = "unknown_obligation"
-
-_REVEALING: contextvars.ContextVar[bool] = contextvars.ContextVar("revealing", default=False)
-
-
-@contextlib.contextmanager
-def revealing() -> Iterator[None]:
-    """The only context in which profile values may be decrypted (the guarded read's)."""
-    token = _REVEALING.set(True)
-    try:
-        yield
-    finally:
-        _REVEALING.reset(token)
 
 
 def decryption_allowed() -> bool:

@@ -15,9 +15,19 @@ from governance.profiles.crypto import (
     canonical_json,
     decrypt_values,
     normalise_identifier,
+    revealing,
 )
 
 SUBJECT = "sub_fictionalAAAA"
+
+
+@pytest.fixture(autouse=True)
+def _inside_the_guarded_read() -> Any:
+    """These tests are of the cipher itself: they decrypt as the guarded read does."""
+    with revealing():
+        yield
+
+
 OTHER = "sub_fictionalBBBB"
 
 

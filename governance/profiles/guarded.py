@@ -74,6 +74,12 @@ __all__ = [
     "revealing",
 ]
 
+#: Every HTTP endpoint and CLI command that returns profile values; each calls
+#: read_profile or export_cohort (tests/profiles/test_no_second_door.py exercises each one
+#: and checks that nothing else can reveal a value).
+REVEALING_ENDPOINTS = frozenset({"profiles.ProfileRead", "profiles.Exports"})
+REVEALING_COMMANDS = frozenset({"profiles export"})
+
 #: The audit actions of a cohort export's start and end.
 EXPORT_ACTION = "profile.export"
 EXPORT_DONE_ACTION = "profile.export.done"

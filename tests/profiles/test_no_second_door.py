@@ -44,7 +44,7 @@ CANARIES = {
 
 
 def _decoded(text: str) -> str:
-    r"""``text`` with JSON's ``\\uXXXX`` escapes undone (line by line for JSON Lines)."""
+    r"""``text`` with JSON's ``\uXXXX`` escapes undone (line by line for JSON Lines)."""
     out = [text]
     for line in text.splitlines():
         try:

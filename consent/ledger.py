@@ -482,6 +482,15 @@ def _moment(value: Any) -> dt.datetime | None:
     return as_utc(value)
 
 
+def _other_basis_answer(subject: str, row: Sequence[Any] | None) -> Answer:
+    """The answer for a purpose on another legal basis than consent (None: no such subject)."""
+    if row is None:
+        return Answer(subject, False, "unknown_subject")
+    if row[_ERASED] is not None:
+        return Answer(subject, False, "subject_erased")
+    return Answer(subject, True, "legal_basis")
+
+
 def _answer(
     subject: str,
     row: Sequence[Any] | None,
@@ -594,9 +603,10 @@ def check_many(
             "validation-error", "Unknown purpose.", errors={"purpose": ["Not in the catalog."]}
         )
     catalog = found[0]
-    if catalog[_BASIS] != "consent":
-        return [Answer(s, True, "legal_basis") for s in subjects]
     rows = {row[_ID]: row for row in found if row[_ID] is not None}
+    if catalog[_BASIS] != "consent":
+        # No consent to check, but the subject must still be one the asker may see.
+        return [_other_basis_answer(subject, rows.get(subject)) for subject in subjects]
     material = _date(catalog[_MATERIAL])
     rank, get = tier.rank, rows.get
     return [_answer(subject, get(subject), rank, material, now) for subject in subjects]

@@ -72,6 +72,29 @@ def test_a_purpose_on_another_legal_basis_needs_no_consent(adult: str, check: An
     assert (answer.valid, answer.reason) == (True, "legal_basis")
 
 
+def test_another_legal_basis_still_needs_a_subject_the_asker_may_see(
+    app: Any, ledger_db: Any, adult: str, check: Any
+) -> None:
+    from consent import ledger
+    from consent.tiers import Tier
+    from governance.brands import create_brand
+    from governance.db import get_session
+    from governance.profiles.models import Subject
+
+    assert check("sub_doesNotExist0000000000", "customer_service").reason == "unknown_subject"
+    with app.app_context():
+        session = get_session()
+        create_brand(session, "brand-b", "Brand B (fictional)")
+        session.commit()
+        other = ledger.check(session, adult, "customer_service", Tier.BASIC, brand="brand-b")
+        assert (other.valid, other.reason) == (False, "unknown_subject")
+        subject = session.get(Subject, adult)
+        assert subject is not None
+        subject.erased_at = subject.created_at
+        session.commit()
+    assert check(adult, "customer_service").reason == "subject_erased"
+
+
 def test_unknown_and_erased_subjects(
     ledger_db: Any, make_subject: Any, adult: str, check: Any
 ) -> None:

@@ -236,16 +236,29 @@ def test_an_unknown_erased_or_other_brands_subject_is_a_404_and_audited(
         other = Actor(
             type="service", id="gk_b", purposes=frozenset({"marketing_push"}), brand="brand-b"
         )
-        for actor, sid in (
-            (SERVICE, "sub_AAAAAAAAAAAAAAAAAAAAAA"),
-            (other, subject),
+        agent = Actor(
+            type="operator", id="8", roles=frozenset({Role.CUSTOMER_SERVICE}), mfa_at=NOW
+        )
+        other_agent = Actor(
+            type="operator",
+            id="9",
+            roles=frozenset({Role.CUSTOMER_SERVICE}),
+            mfa_at=NOW,
+            brand="brand-b",
+        )
+        for actor, sid, purpose in (
+            (SERVICE, "sub_AAAAAAAAAAAAAAAAAAAAAA", "marketing_push"),
+            (other, subject, "marketing_push"),
+            # A purpose on a contract needs no consent, but still a subject one may see.
+            (agent, "sub_AAAAAAAAAAAAAAAAAAAAAA", "customer_service"),
+            (other_agent, subject, "customer_service"),
         ):
             with pytest.raises(ApiError) as raised:
-                read_profile(session, actor, sid, "marketing_push", ["city"], now=NOW)
+                read_profile(session, actor, sid, purpose, ["city"], now=NOW)
             assert raised.value.problem.status == 404
             assert raised.value.detail == "No such subject."
         denied = [e for e in _entries(session) if json.loads(e.reasons) == ["unknown_subject"]]
-        assert len(denied) == 2
+        assert len(denied) == 4
 
 
 def test_an_anonymous_actor_cannot_read(app: Flask, subject: str) -> None:

@@ -236,9 +236,7 @@ def test_an_unknown_erased_or_other_brands_subject_is_a_404_and_audited(
         other = Actor(
             type="service", id="gk_b", purposes=frozenset({"marketing_push"}), brand="brand-b"
         )
-        agent = Actor(
-            type="operator", id="8", roles=frozenset({Role.CUSTOMER_SERVICE}), mfa_at=NOW
-        )
+        agent = Actor(type="operator", id="8", roles=frozenset({Role.CUSTOMER_SERVICE}), mfa_at=NOW)
         other_agent = Actor(
             type="operator",
             id="9",

@@ -118,6 +118,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     policies.init_app(app)
     profiles.init_app(app)
+    from governance import requests
+
+    requests.init_app(app)
     pii.init_app(app)
     demo.init_app(app)
     web.init_app(app)

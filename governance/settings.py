@@ -215,6 +215,17 @@ class Settings(BaseSettings):
         le=60_000,
     )
 
+    # -- data-subject requests
+    subject_request_due_days: int = _setting(
+        15,
+        "requests",
+        "Days a data-subject request (PIPL arts. 44-50: access, copy, correction, erasure, "
+        "restriction, explanation) has before it is due; the DPO's queue sorts by this date "
+        "and flags requests past it as overdue.",
+        ge=1,
+        le=90,
+    )
+
     # -- policy
     policy_engine: Literal["embedded", "opa"] = _setting(
         "embedded",

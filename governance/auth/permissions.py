@@ -48,6 +48,10 @@ class Permission(StrEnum):
     PROFILE_READ = "profile:read"  # guarded reads of one subject
     PROFILE_WRITE = "profile:write"  # create subjects, set profile values (catalog, PII guard)
     PROFILE_EXPORT = "profile:export"  # consented-cohort exports (JSON Lines)
+    # Data-subject requests (PIPL arts. 44-50): a customer files and follows their own; the
+    # DPO works the queue (start, complete, reject, execute an erasure with step-up).
+    SUBJECT_REQUESTS_OWN = "subject-requests:own"
+    SUBJECT_REQUESTS_MANAGE = "subject-requests:manage"
 
 
 class Public:
@@ -72,6 +76,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.AUDIT_PROOF,
             Permission.CONSENT_READ,
             Permission.WEBHOOKS_MANAGE,
+            Permission.SUBJECT_REQUESTS_MANAGE,
         }
     ),
     Role.MARKETING: frozenset(_READERS | {Permission.PROFILE_EXPORT}),
@@ -122,6 +127,7 @@ SUBJECT_PERMISSIONS: frozenset[Permission] = frozenset(
         Permission.PORTAL_ACCESS,
         Permission.AUDIT_PROOF,
         Permission.CONSENT_WRITE,
+        Permission.SUBJECT_REQUESTS_OWN,
     }
 )
 

@@ -28,6 +28,7 @@ Services receive the session; the views commit.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
@@ -524,7 +525,8 @@ class Page:
 
 
 def _cursor(moment: dt.datetime, request_id: str) -> str:
-    return f"{iso(moment)}~{request_id}"
+    """An opaque, URL-safe cursor: the sort time and the id of the last row of a page."""
+    return base64.urlsafe_b64encode(f"{iso(moment)}~{request_id}".encode()).decode().rstrip("=")
 
 
 def _after(moment: dt.datetime, request_id: str) -> Any:
@@ -534,11 +536,12 @@ def _after(moment: dt.datetime, request_id: str) -> Any:
 
 def parse_cursor(text: str) -> tuple[dt.datetime, str]:
     """A cursor's (time, id); a ``validation-error`` if it is not one this API gave."""
-    moment, _, request_id = text.partition("~")
     try:
-        parsed = dt.datetime.fromisoformat(moment)
-    except ValueError:
-        parsed = None
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        moment, _, request_id = raw.partition("~")
+        parsed: dt.datetime | None = dt.datetime.fromisoformat(moment)
+    except ValueError:  # not base64, not UTF-8, not a time: all ValueErrors
+        parsed, request_id = None, ""
     if parsed is None or parsed.tzinfo is None or not request_id.startswith(REQUEST_ID_PREFIX):
         raise ApiError(
             "validation-error", "Not a cursor.", errors={"after": ["Pass a 'next' as given."]}

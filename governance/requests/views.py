@@ -206,11 +206,13 @@ class DsrRejectSchema(_Strict):
     note = fields.String(validate=validate.Length(min=1, max=services.MAX_NOTE_LENGTH))
 
 
-def _json_download(body: dict[str, Any], filename: str) -> Response:
+def _json(body: dict[str, Any], filename: str | None = None) -> Response:
+    """A JSON document as it is (UTF-8, not re-serialised by a schema); a file if named."""
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'} if filename else {}
     response: Response = current_app.response_class(
         json.dumps(body, ensure_ascii=False, indent=1),
         mimetype="application/json",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers=headers,
     )
     return response
 
@@ -321,7 +323,7 @@ class OwnExport(MethodView):
             controller=current_app.config["CONTROLLER_NAME"],
             limit=args["limit"],
         )
-        return _json_download(body, f"{row.id}-{row.kind}.json")
+        return _json(body, f"{row.id}-{row.kind}.json")
 
 
 @blp.route("/subjects/<string:subject_id>/requests/<string:request_id>/export/audit")
@@ -334,7 +336,7 @@ class OwnExportAudit(MethodView):
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
-    def get(self, args: dict[str, Any], subject_id: str, request_id: str) -> dict[str, Any]:
+    def get(self, args: dict[str, Any], subject_id: str, request_id: str) -> Response:
         """Audit entries about the customer after ``after``, proved against the copy's root."""
         session = get_session()
         row = services.for_subject(session, current_actor(), subject_id, request_id)
@@ -342,7 +344,7 @@ class OwnExportAudit(MethodView):
             raise ApiError("not-found", "This request has no copy to download.")
         signed = checkpoint_for_page(session, args["tree_size"])
         page = audit_page(session, subject_id, signed, after=args["after"], limit=args["limit"])
-        return {"checkpoint": signed.to_json(), **page}
+        return _json({"checkpoint": signed.to_json(), **page})
 
 
 @blp.route("/subjects/<string:subject_id>/requests/<string:request_id>/explanation")
@@ -359,13 +361,13 @@ class OwnExplanation(MethodView):
     )
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, subject_id: str, request_id: str) -> dict[str, Any]:
+    def get(self, subject_id: str, request_id: str) -> Response:
         """The answer to an explanation request (no profile value in it)."""
         session = get_session()
         row = services.for_subject(session, current_actor(), subject_id, request_id)
         if row.kind != "explanation":
             raise ApiError("not-found", "This request has no explanation.")
-        return explain(session, row, controller=current_app.config["CONTROLLER_NAME"])
+        return _json(explain(session, row, controller=current_app.config["CONTROLLER_NAME"]))
 
 
 # -- the DPO's queue -------------------------------------------------------------------------

@@ -191,7 +191,10 @@ def _correction_plan(
 
     Raises a ``validation-error`` naming fields (never values) before anything is written.
     """
-    categories = dict(session.execute(select(CatalogField.name, CatalogField.category)).tuples())
+    categories = {
+        name: category
+        for name, category in session.execute(select(CatalogField.name, CatalogField.category))
+    }
     errors: dict[str, list[str]] = {}
     values = dict(submission.values or {})
     for name in sorted(values):

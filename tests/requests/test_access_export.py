@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
 from audit import merkle, public_keys
 from audit.checkpoint import signature_valid, unb64
+from audit.models import AuditEntry
 from governance.db import get_session
 from governance.profiles import guarded
 from policies.inputs import SUBJECT_ACCESS_PURPOSE
@@ -79,9 +81,6 @@ def test_every_audit_entry_about_the_customer_comes_with_a_proof_against_a_signe
     audit_part = doc["audit"]
     items = audit_part["entries"]
     with app.app_context():
-        from audit.models import AuditEntry
-        from sqlalchemy import select
-
         expected = list(
             get_session().scalars(
                 select(AuditEntry.seq)

@@ -170,3 +170,19 @@ def test_an_erased_customer_cannot_file_more_requests(app: Flask, me: Any, custo
 def test_the_request_row_names_its_brand_for_the_queue(app: Flask, me: Any, customer: str) -> None:
     made = filed(me, customer, kind="explanation")
     assert request_row(app, made["id"]).brand_id == "default"
+
+
+def test_a_restriction_denies_every_other_reader_at_once(
+    app: Flask, me: Any, customer: str, as_service: Any
+) -> None:
+    reader = as_service(["marketing_push"], ["profile:read"])
+    ask = {"purpose": "marketing_push", "fields": ["city"]}
+    before = reader.post(f"/api/v1/profiles/{customer}/read", json=ask).get_json()
+    assert before["fields"]["city"]["allow"] is True
+    filed(me, customer, kind="restriction")
+    after = reader.post(f"/api/v1/profiles/{customer}/read", json=ask).get_json()
+    assert after["fields"]["city"]["allow"] is False
+    assert "processing_restricted" in after["fields"]["city"]["reasons"]
+    filed(me, customer, kind="restriction_lift")
+    again = reader.post(f"/api/v1/profiles/{customer}/read", json=ask).get_json()
+    assert again["fields"]["city"]["allow"] is True

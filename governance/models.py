@@ -8,7 +8,7 @@ import consent.models
 import consent.webhooks.models  # noqa: F401 - imported for its tables
 import governance.auth.models
 import governance.brands
-import governance.profiles.models  # noqa: F401 - imported for its tables
+import governance.profiles.models
 import governance.requests.models  # noqa: F401 - imported for its tables
 from governance.db import Base
 

@@ -46,7 +46,7 @@ class CatalogField(Base):
     # Free text only: what the PII guard does on write with PII the field may not hold
     # (reject / mask), and the entity types it may hold.
     pii_on_write: Mapped[str] = mapped_column(String(8), server_default="reject")
-    pii_allowed: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
+    pii_allowed: Mapped[list[str]] = mapped_column(JSON, default=list)
     catalog_version: Mapped[str] = mapped_column(ForeignKey("catalog_versions.version"))
 
 

@@ -26,6 +26,10 @@ def upgrade() -> None:
             sa.Column("pii_on_write", sa.String(length=8), server_default="reject", nullable=False)
         )
         batch.add_column(sa.Column("pii_allowed", sa.JSON(), server_default="[]", nullable=False))
+    # The default filled the existing rows; new rows get theirs from the application (a JSON
+    # default cannot be compared on PostgreSQL: json has no equality operator).
+    with op.batch_alter_table("catalog_fields") as batch:
+        batch.alter_column("pii_allowed", server_default=None, existing_type=sa.JSON())
 
 
 def downgrade() -> None:

@@ -476,8 +476,10 @@ def _export_lines(
                 chosen = chosen[: run.limit - run.revealed]
             if chosen:
                 # The references are committed before any value of the page leaves.
+                # A Core insert of the table (not the ORM's bulk path, which builds a
+                # state per row): the references are plain (export, subject) pairs.
                 session.execute(
-                    insert(ExportSubject),
+                    insert(ExportSubject.__table__),
                     [{"export_id": run.id, "subject_id": s} for s, _ in chosen],
                 )
                 session.execute(
@@ -532,24 +534,31 @@ def _finish(session: Session, purpose: str, run: _ExportRun, status: str) -> Non
 def _page_lines(
     session: Session, crypto: ProfileCrypto, chosen: list[tuple[str, _Plan]]
 ) -> list[str]:
-    """The JSON lines of one page's revealed subjects (decrypted here, and only here)."""
+    """The JSON lines of one page's revealed subjects (decrypted here, and only here).
+
+    Two Core statements on the session's connections (the keys' on the key vault's), read
+    as plain tuples: an export's cost is per subject, and the ORM's per-row work was a
+    third of it.
+    """
     ids = [subject for subject, _ in chosen]
     names = sorted({name for _, plan in chosen for name in plan.reveal})
+    key_table, value_table = SubjectKey.__table__.c, ProfileValue.__table__.c
+    vault = session.connection(bind_arguments={"mapper": SubjectKey})
     keys = {
-        row.subject_id: (row.key_version, row.wrapped_key)
-        for row in session.execute(
-            select(SubjectKey.subject_id, SubjectKey.key_version, SubjectKey.wrapped_key).where(
-                SubjectKey.subject_id.in_(ids)
+        subject: (version, wrapped)
+        for subject, version, wrapped in vault.execute(
+            select(key_table.subject_id, key_table.key_version, key_table.wrapped_key).where(
+                key_table.subject_id.in_(ids)
             )
         )
     }
     blobs: dict[tuple[str, str], bytes] = {
-        (row.subject_id, row.field): row.ciphertext
-        for row in session.execute(
-            select(ProfileValue.subject_id, ProfileValue.field, ProfileValue.ciphertext).where(
-                ProfileValue.subject_id >= ids[0],
-                ProfileValue.subject_id <= ids[-1],
-                ProfileValue.field.in_(names),
+        (subject, name): blob
+        for subject, name, blob in session.connection().execute(
+            select(value_table.subject_id, value_table.field, value_table.ciphertext).where(
+                value_table.subject_id >= ids[0],
+                value_table.subject_id <= ids[-1],
+                value_table.field.in_(names),
             )
         )
     }

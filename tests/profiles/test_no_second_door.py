@@ -213,9 +213,27 @@ def _export_command(app: Flask, subject: str, as_service: Any, tmp_path: Path) -
     return out.read_text(encoding="utf-8")
 
 
+def _own_copy(app: Flask, subject: str, as_service: Any, tmp_path: Path) -> str:
+    """The customer's copy of their data (a data-subject access request)."""
+    from tests.conftest import ActorClient
+
+    client = app.test_client()
+    with client.session_transaction() as sess:
+        from governance.auth import services
+
+        sess.update(actor_type="subject", actor_id=subject, expires_at=services.session_expiry(30))
+    customer = ActorClient(client)
+    filed = customer.post(f"/api/v1/subjects/{subject}/requests", json={"kind": "access"})
+    assert filed.status_code == 201, filed.get_data(as_text=True)
+    copy = customer.get(f"/api/v1/subjects/{subject}/requests/{filed.get_json()['id']}/export")
+    assert copy.status_code == 200, copy.get_data(as_text=True)
+    return copy.get_data(as_text=True)
+
+
 EXERCISES: dict[str, Callable[[Flask, str, Any, Path], str]] = {
     "profiles.ProfileRead": _read,
     "profiles.Exports": _export,
+    "subject_requests.OwnExport": _own_copy,
     "profiles export": _export_command,
 }
 
@@ -264,13 +282,15 @@ def test_the_revealing_commands_are_exactly_those_that_call_the_guarded_read(app
 # -- 3. no other route reveals a value ---------------------------------------------------------
 
 
-def _fill(rule: Any, subject: str) -> str | None:
-    """The rule's path with its variables filled (the subject's id where one is asked)."""
+def _fill(rule: Any, subject: str, request_id: str) -> str | None:
+    """The rule's path with its variables filled (the customer's ids where asked)."""
     path = rule.rule
     for name, converter in rule._converters.items():
         kind = type(converter).__name__
         if "subject" in name:
             value = subject
+        elif name == "request_id":
+            value = request_id
         elif kind == "IntegerConverter":
             value = "0"
         elif kind == "PathConverter":
@@ -292,6 +312,10 @@ def test_no_other_get_route_returns_a_profile_value(
     # Read once through the guarded read, so audit entries, exports and proofs about the
     # customer exist for the other routes to show (they must show ids, never values).
     _read(app, canary, as_service, Path("."))
+    # And a data-subject request of theirs, so its routes have something to show.
+    filed = as_subject(canary).post(f"/api/v1/subjects/{canary}/requests", json={"kind": "access"})
+    assert filed.status_code == 201, filed.get_data(as_text=True)
+    request_id = filed.get_json()["id"]
     decryptions.clear()
     actors = {
         "dpo": as_operator("dpo"),
@@ -305,7 +329,7 @@ def test_no_other_get_route_returns_a_profile_value(
     for rule in app.url_map.iter_rules():
         if rule.endpoint in guarded.REVEALING_ENDPOINTS or "GET" not in (rule.methods or ()):
             continue
-        path = _fill(rule, canary)
+        path = _fill(rule, canary, request_id)
         for who, client in actors.items():
             resp = client.get(path)
             called += 1

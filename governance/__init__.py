@@ -60,6 +60,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         receipt_signing=Path(
             settings.receipt_signing_key_file or key_dir / keys.RECEIPT_SIGNING_FILE
         ),
+        manifest_signing=Path(
+            settings.manifest_signing_key_file or key_dir / keys.MANIFEST_SIGNING_FILE
+        ),
     )
     if settings.generate_dev_keys and settings.env != "production":
         keys.ensure_dev_keys(key_paths)
@@ -117,6 +120,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     import policies
 
     policies.init_app(app)
+    import federated.governance
+
+    federated.governance.init_app(app)
     profiles.init_app(app)
     from governance import requests
 

@@ -52,6 +52,8 @@ class KeyError_(RuntimeError):
 
 #: The consent-receipt signing key's file name in the key folder.
 RECEIPT_SIGNING_FILE = "consent-receipt-signing.pem"
+#: The key that signs federated cohort manifests (federated.governance).
+MANIFEST_SIGNING_FILE = "cohort-manifest-signing.pem"
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class KeyPaths:
     portal_link: Path
     audit_signing: Path
     receipt_signing: Path
+    manifest_signing: Path | None = None
 
     def __post_init__(self) -> None:
         seen: set[Path] = set()
@@ -81,6 +84,7 @@ class KeyPaths:
             self.portal_link,
             self.audit_signing,
             self.receipt_signing,
+            *([self.manifest_signing] if self.manifest_signing is not None else []),
         ]
 
 
@@ -113,6 +117,7 @@ def ensure_dev_keys(paths: KeyPaths) -> list[Path]:
         paths.portal_link: lambda: secrets.token_hex(32).encode(),
         paths.audit_signing: _new_ed25519_pem,
         paths.receipt_signing: _new_ed25519_pem,
+        **({paths.manifest_signing: _new_ed25519_pem} if paths.manifest_signing else {}),
     }
     created = []
     for path, make in makers.items():

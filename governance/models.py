@@ -5,11 +5,12 @@ from __future__ import annotations
 import audit.models  # noqa: F401 - imported for its tables
 import consent.catalog.models
 import consent.models
-import consent.webhooks.models  # noqa: F401 - imported for its tables
+import consent.webhooks.models  # noqa: F401
+import federated.governance.models  # noqa: F401
 import governance.auth.models
 import governance.brands
 import governance.profiles.models
-import governance.requests.models  # noqa: F401 - imported for its tables
+import governance.requests.models  # noqa: F401
 from governance.db import Base
 
 metadata = Base.metadata

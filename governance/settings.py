@@ -134,6 +134,12 @@ class Settings(BaseSettings):
         "at /.well-known/governance-consent-jwks.json "
         "(default: <key_dir>/consent-receipt-signing.pem).",
     )
+    manifest_signing_key_file: Path | None = _setting(
+        None,
+        "keys",
+        "Ed25519 private key (PEM) that signs federated cohort manifests; partners verify "
+        "them with its public key (default: <key_dir>/cohort-manifest-signing.pem).",
+    )
     generate_dev_keys: bool = _setting(
         True,
         "keys",

@@ -75,7 +75,7 @@ def actor_input(actor: Actor, now: dt.datetime) -> dict[str, Any]:
         "id": actor.id,
         "roles": sorted(actor.roles),
         "purposes": sorted(actor.purposes),
-        "agreement": None,
+        "agreement": dict(actor.agreement) if actor.agreement is not None else None,
         "mfa_age_minutes": mfa_age,
     }
 

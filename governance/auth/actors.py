@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from flask import Response, current_app, g, request, session
 from flask_wtf.csrf import ValidationError, validate_csrf
@@ -32,7 +33,7 @@ from governance.auth.permissions import (
 from governance.db import get_session, utcnow
 from governance.errors import ApiError
 
-ActorType = Literal["operator", "service", "subject", "anonymous"]
+ActorType = Literal["operator", "service", "subject", "partner", "anonymous"]
 API_KEY_PREFIX = "gk_"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 _LAST_USED_GRANULARITY = dt.timedelta(minutes=1)
@@ -52,6 +53,9 @@ class Actor:
     brand: str | None = None
     mfa_at: dt.datetime | None = None  # last TOTP verification (operators)
     via_cookie: bool = False
+    # A partner's data-sharing agreement as the policies read it (id, purposes, categories,
+    # valid_from, valid_until, approved); set by federated.governance for its runs.
+    agreement: Mapping[str, Any] | None = field(default=None, compare=False)
     display_name: str = field(default="", compare=False)
 
     def can(self, permission: Permission) -> bool:

@@ -48,6 +48,8 @@ class Permission(StrEnum):
     PROFILE_READ = "profile:read"  # guarded reads of one subject
     PROFILE_WRITE = "profile:write"  # create subjects, set profile values (catalog, PII guard)
     PROFILE_EXPORT = "profile:export"  # consented-cohort exports (JSON Lines)
+    FEDERATED_MANAGE = "federated:manage"  # partners, draft agreements, runs list
+    FEDERATED_APPROVE = "federated:approve"  # approve or revoke agreements (DPO, step-up)
     # Data-subject requests (PIPL arts. 44-50): a customer files and follows their own; the
     # DPO works the queue (start, complete, reject, execute an erasure with step-up).
     SUBJECT_REQUESTS_OWN = "subject-requests:own"
@@ -77,6 +79,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.CONSENT_READ,
             Permission.WEBHOOKS_MANAGE,
             Permission.SUBJECT_REQUESTS_MANAGE,
+            Permission.FEDERATED_MANAGE,
+            Permission.FEDERATED_APPROVE,
         }
     ),
     Role.MARKETING: frozenset(_READERS | {Permission.PROFILE_EXPORT}),
@@ -99,6 +103,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.OPERATORS_MANAGE,
             Permission.CATALOG_MANAGE,
             Permission.WEBHOOKS_MANAGE,
+            Permission.FEDERATED_MANAGE,
         }
     ),
 }

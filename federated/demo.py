@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,17 +27,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from federated import baseline, synthetic, task
 from federated.config import DEFAULTS
-from federated.loopback import FederationError, LoopbackFederation, Participant
+from federated.loopback import LoopbackFederation, Participant
 from federated.manifest import blind_id, build_manifest, sign_manifest
-from federated.processes import Interrupted, handle_signals
+from federated.processes import handle_signals
 
-__all__ = ["Prepared", "demo_command", "prepare", "run_mode"]
+__all__ = ["Prepared", "prepare", "run_demo", "run_mode"]
 
 AGREEMENT_ID = "agr_demo"
 SIGNING_KEY_ID = "platform-manifest-demo"
@@ -206,69 +204,51 @@ def _describe(document: dict[str, Any], say: Callable[[str], None]) -> None:
     say(f"  model sha256 {document['model']['sha256']}  ({document['wall_seconds']:.1f} s run)")
 
 
-@click.command("demo")
-@click.option(
-    "--mode",
-    type=click.Choice(["horizontal", "vertical", "both"]),
-    default="both",
-    show_default=True,
-    help="Which federation(s) to run.",
-)
-@click.option("--rounds", type=int, default=5, show_default=True, help="Federated rounds.")
-@click.option(
-    "--customers", type=int, default=4000, show_default=True, help="Synthetic population."
-)
-@click.option("--seed", type=int, default=7, show_default=True, help="Data seed.")
-@click.option("--no-secagg", is_flag=True, help="Horizontal: switch SecAgg+ off.")
-@click.option("--no-dp", is_flag=True, help="Horizontal: switch differential privacy off.")
-@click.option(
-    "--workdir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Keep data, keys, logs and results here (default: a temporary folder, removed).",
-)
-def demo_command(
-    mode: str,
-    rounds: int,
-    customers: int,
-    seed: int,
-    no_secagg: bool,
-    no_dp: bool,
-    workdir: Path | None,
-) -> None:
-    """Run the federated demo on loopback and compare with centralised training."""
-    say = click.echo
+def run_demo(
+    *,
+    mode: str = "both",
+    rounds: int = 5,
+    customers: int = 4000,
+    seed: int = 7,
+    secagg: bool = True,
+    dp: bool = True,
+    workdir: Path | None = None,
+    say: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Run the demo (see the module docstring); each mode's result document.
+
+    Raises :class:`Interrupted` on SIGINT/SIGTERM and :class:`FederationError` when a run
+    fails — after every process started was stopped.
+    """
     folder = workdir or Path(tempfile.mkdtemp(prefix="federated-demo-"))
     modes = ["horizontal", "vertical"] if mode == "both" else [mode]
+    documents = []
     try:
         with handle_signals():
             for current in modes:
-                say(f"== {current}: preparing synthetic data (seed {seed}) in {folder / current}")
+                say(f"== {current}: synthetic data (seed {seed}) in {folder / current}")
                 prepared = prepare(current, folder, customers=customers, seed=seed)
                 config: dict[str, Any] = {
                     "mode": current,
                     "num-server-rounds": rounds,
-                    "agreement-id": "agr_demo",
+                    "agreement-id": AGREEMENT_ID,
                 }
                 if current == "vertical":
                     config.update({"secagg": False, "dp": False})
                 else:
-                    config.update({"secagg": not no_secagg, "dp": not no_dp})
+                    config.update({"secagg": secagg, "dp": dp})
                 document = run_mode(prepared, config, say=say)
                 _describe(document, say)
-                if current == "horizontal":
-                    _compare_horizontal(prepared, document, say)
-                else:
-                    _compare_vertical(prepared, document, say)
-    except Interrupted as exc:
-        say(f"interrupted ({exc}); every process started was stopped")
-        sys.exit(130)
-    except FederationError as exc:
-        raise click.ClickException(str(exc)) from None
+                compare = _compare_horizontal if current == "horizontal" else _compare_vertical
+                document["comparison"] = compare(prepared, document, say)
+                documents.append(document)
     finally:
         if workdir is None:
             shutil.rmtree(folder, ignore_errors=True)
+    return documents
 
 
 if __name__ == "__main__":
+    from federated.cli import demo_command
+
     demo_command()

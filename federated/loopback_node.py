@@ -9,7 +9,6 @@ Real deployments run ``flower-supernode`` itself.
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
@@ -40,4 +39,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -128,8 +128,8 @@ def population(n: int, seed: int) -> Population:
     return Population(ids=ids, x=x, y=y, true_logit=logit)
 
 
-def _columns(names: Sequence[str]) -> list[int]:
-    return [ALL_FEATURES.index(name) for name in names]
+def _columns(names: Sequence[str]) -> NDArray[np.intp]:
+    return np.asarray([ALL_FEATURES.index(name) for name in names], dtype=np.intp)
 
 
 def vertical(

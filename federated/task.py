@@ -146,7 +146,7 @@ def score_histograms(
     return [int(v) for v in pos], [int(v) for v in neg]
 
 
-def auc_from_histograms(pos: Sequence[int], neg: Sequence[int]) -> float:
+def auc_from_histograms(pos: Sequence[float], neg: Sequence[float]) -> float:
     """AUC from pooled score histograms (pairs within one bin count one half)."""
     p = np.asarray(pos, dtype=np.float64)
     q = np.asarray(neg, dtype=np.float64)

@@ -42,7 +42,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import (
+    Array,
+    ArrayRecord,
+    ConfigRecord,
+    ConfigRecordValues,
+    Context,
+    Message,
+    MetricRecord,
+    RecordDict,
+)
 from flwr.serverapp import Grid
 from numpy.typing import NDArray
 
@@ -283,7 +292,7 @@ def client_label_step(message: Message, context: Context) -> Message:
     assert block.y_test is not None
     scores = label_scores(block, z_test)
     clipped = np.clip(scores, 1e-12, 1 - 1e-12)
-    metrics = {
+    metrics: dict[str, int | float | list[int] | list[float]] = {
         "loss": float(
             -np.mean(block.y_test * np.log(clipped) + (1 - block.y_test) * np.log(1 - clipped))
         ),
@@ -435,7 +444,7 @@ def run_vertical(
         "feature_party": str(info[1 - label_at]["party"]),
     }
     label_node, feature_node = nodes[label_at], nodes[1 - label_at]
-    base = {
+    base: dict[str, ConfigRecordValues] = {
         "label-field": settings.label_field,
         "test-fraction": settings.test_fraction,
         "l2": settings.l2,

@@ -3,6 +3,7 @@
 #   make run        create the venv, migrate, bootstrap demo data, serve on 127.0.0.1:5000
 #   make test       ruff, mypy, the suite on SQLite, then again on a throwaway PostgreSQL
 #   make bench      the benchmarks (bench/)
+#   make federated-demo   Flower on loopback: synthetic retailer, bank and brands (docs/federated.md)
 #   make migration m="what it does"   draft the next Alembic revision from the models
 #                                     (empty=1: a blank one, for hand-written DDL)
 #   make migration-initial            rewrite 0001_initial.py from the models
@@ -31,7 +32,7 @@ PIP := $(PY) -m pip --quiet --disable-pip-version-check --no-input
 # What `make test` runs, in order (.ci/run times each one: `make -s print-test-steps`).
 TEST_STEPS := lint typecheck test-sqlite test-postgres
 
-.PHONY: help install run test $(TEST_STEPS) postgres-server bench migration \
+.PHONY: help install run test $(TEST_STEPS) postgres-server bench federated-demo migration \
 	migration-initial clean distclean print-test-steps
 
 help:
@@ -105,6 +106,9 @@ postgres-server:
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+federated-demo: $(STAMP)
+	$(PY) -m federated.demo
 
 migration: $(STAMP)
 	@[ -n "$(m)" ] || { echo 'usage: make migration m="what the revision does"' >&2; exit 2; }

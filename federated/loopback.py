@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from federated.processes import Supervisor
 from federated.result import RESULT_FORMAT, progress_path
 
@@ -70,6 +68,22 @@ def _wait_for_port(port: int, timeout: float, process_ok: Callable[[], bool]) ->
     raise FederationError(f"nothing listened on 127.0.0.1:{port} within {timeout:.0f} s")
 
 
+def toml_value(value: object) -> str:
+    """A TOML literal for a flat config value (bool, int, float or string)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string: same quoting and escapes
+    raise TypeError(f"no TOML literal for {type(value).__name__}")
+
+
+def toml_table(values: Mapping[str, object]) -> str:
+    """``key = value`` lines (keys are bare kebab-case words here)."""
+    return "".join(f"{key} = {toml_value(value)}\n" for key, value in values.items())
+
+
 def _node_config(values: Mapping[str, str]) -> str:
     return " ".join(f"{key}={json.dumps(value)}" for key, value in values.items())
 
@@ -102,13 +116,10 @@ class LoopbackFederation:
         """Start the SuperLink, wait for its port, start the SuperNodes."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        config = {
-            "superlink": {
-                "default": CONNECTION,
-                CONNECTION: {"address": f"127.0.0.1:{self.port}", "insecure": True},
-            }
-        }
-        (self.home / "config.toml").write_text(tomli_w.dumps(config), encoding="utf-8")
+        config = "[superlink]\n" + toml_table({"default": CONNECTION})
+        config += f"\n[superlink.{CONNECTION}]\n"
+        config += toml_table({"address": f"127.0.0.1:{self.port}", "insecure": True})
+        (self.home / "config.toml").write_text(config, encoding="utf-8")
         link = self.supervisor.start(
             "superlink",
             [
@@ -167,7 +178,7 @@ class LoopbackFederation:
         for stale in (result, progress):
             stale.unlink(missing_ok=True)
         config_file = self.workdir / "run-config.toml"
-        config_file.write_text(tomli_w.dumps(overrides), encoding="utf-8")
+        config_file.write_text(toml_table(overrides), encoding="utf-8")
         cli = self.supervisor.start(
             f"flwr-run-{int(time.time() * 1000)}",
             [

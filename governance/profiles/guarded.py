@@ -77,7 +77,9 @@ __all__ = [
 #: Every HTTP endpoint and CLI command that returns profile values; each calls
 #: read_profile or export_cohort (tests/profiles/test_no_second_door.py exercises each one
 #: and checks that nothing else can reveal a value).
-REVEALING_ENDPOINTS = frozenset({"profiles.ProfileRead", "profiles.Exports"})
+REVEALING_ENDPOINTS = frozenset(
+    {"profiles.ProfileRead", "profiles.Exports", "subject_requests.OwnExport"}
+)
 REVEALING_COMMANDS = frozenset({"profiles export"})
 
 #: The audit actions of a cohort export's start and end.

@@ -647,19 +647,29 @@ def _cohort_query(purpose: Purpose, brand: str | None, where: CohortFilter) -> A
 
     For a consent purpose, only subjects whose state is ``granted`` (anyone else would be
     denied): the index on (purpose, subject) walks them in subject order.
+
+    The columns come back as the driver returns them (SQLite: ISO text for dates and
+    times, 0/1 for booleans), as :data:`_CHECK_SQL`'s do, which is what :func:`_answer`
+    reads: converting every date and time of a page first cost more than the query.
     """
+    from sqlalchemy import type_coerce
+    from sqlalchemy.types import NullType
+
     s, c = Subject.__table__.c, ConsentState.__table__.c
     columns = [
-        s.id,
-        s.birth_year,
-        s.erased_at,
-        c.status,
-        c.tier,
-        c.notice_version,
-        c.notice_date,
-        c.by_guardian,
-        c.valid_until,
-        c.changed_at,
+        type_coerce(column, NullType())
+        for column in (
+            s.id,
+            s.birth_year,
+            s.erased_at,
+            c.status,
+            c.tier,
+            c.notice_version,
+            c.notice_date,
+            c.by_guardian,
+            c.valid_until,
+            c.changed_at,
+        )
     ]
     if purpose.legal_basis == "consent":
         query = (
@@ -713,7 +723,8 @@ def cohort_page(
     tiers field by field).
     """
     query, key = _cohort_query(purpose, brand, where)
-    rows = session.execute(query.where(key > after).order_by(key).limit(limit)).all()
+    # On the session's connection: a Core statement needs none of the ORM's machinery.
+    rows = session.connection().execute(query.where(key > after).order_by(key).limit(limit)).all()
     if purpose.legal_basis != "consent":
         return [CohortMember(Answer(r[0], True, "legal_basis"), False, r[1]) for r in rows]
     material = latest_material_change(session, [purpose.id], now.date()).get(purpose.id)

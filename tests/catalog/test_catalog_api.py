@@ -30,9 +30,9 @@ def test_root_gives_current_version_hash_and_counts(catalog: LoadResult, reader:
 
     assert resp.status_code == 200
     body = resp.get_json()
-    assert body["version"] == "2026.11.1"
+    assert body["version"] == "2026.11.2"
     assert body["sha256"] == catalog.sha256
-    assert (body["fields"], body["purposes"], body["notices"]) == (19, 7, 2)
+    assert (body["fields"], body["purposes"], body["notices"]) == (20, 7, 2)
 
 
 def test_root_is_404_before_any_catalog_is_loaded(reader: Any) -> None:
@@ -49,7 +49,7 @@ def test_fields_lists_every_field_with_tier_and_classification(
 
     assert resp.status_code == 200
     fields = {f["name"]: f for f in resp.get_json()}
-    assert len(fields) == 19
+    assert len(fields) == 20
     assert list(fields) == sorted(fields)
     card = fields["bank_card_number"]
     assert (card["tier"], card["classification"], card["pipl_sensitive"]) == (
@@ -58,7 +58,7 @@ def test_fields_lists_every_field_with_tier_and_classification(
         True,
     )
     assert card["label_zh"] == "银行卡号"
-    assert card["catalog_version"] == "2026.11.1"
+    assert card["catalog_version"] == "2026.11.2"
 
 
 def test_purposes_lists_basis_recipients_and_both_languages(

@@ -29,9 +29,9 @@ def test_load_default_prints_one_line_summary_and_commits(
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("catalog 2026.11.1 loaded (sha256 ")
-    assert "fields 19 (+19 ~0 -0), purposes 7 (+7 ~0 -0), notices 2 (+2 ~0 -0)" in lines[0]
-    assert len(catalog_state()["catalog_fields"]) == 19
+    assert lines[0].startswith("catalog 2026.11.2 loaded (sha256 ")
+    assert "fields 20 (+20 ~0 -0), purposes 7 (+7 ~0 -0), notices 2 (+2 ~0 -0)" in lines[0]
+    assert len(catalog_state()["catalog_fields"]) == 20
 
 
 def test_load_default_again_says_unchanged(
@@ -42,7 +42,7 @@ def test_load_default_again_says_unchanged(
     result = runner.invoke(args=["catalog", "load", "--default"])
 
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("catalog 2026.11.1 unchanged (sha256 ")
+    assert result.output.startswith("catalog 2026.11.2 unchanged (sha256 ")
     assert "nothing written" in result.output
     assert catalog_state() == before
 
@@ -53,14 +53,14 @@ def test_load_file_by_path(runner: FlaskCliRunner, tmp_path: Path, default_docum
     result = runner.invoke(args=["catalog", "load", str(path)])
 
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("catalog 2026.11.1 loaded")
+    assert result.output.startswith("catalog 2026.11.2 loaded")
 
 
 def test_load_from_standard_input(runner: FlaskCliRunner) -> None:
     result = runner.invoke(args=["catalog", "load", "-"], input=DEFAULT_CATALOG_PATH.read_bytes())
 
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("catalog 2026.11.1 loaded")
+    assert result.output.startswith("catalog 2026.11.2 loaded")
 
 
 def test_load_invalid_file_names_the_entry_exits_1_and_writes_nothing(
@@ -100,7 +100,7 @@ def test_load_conflicting_version_exits_1_naming_the_version(
     result = runner.invoke(args=["catalog", "load", str(path)])
 
     assert result.exit_code == 1
-    assert "catalog 2026.11.1 is already loaded with other content" in result.output
+    assert "catalog 2026.11.2 is already loaded with other content" in result.output
     assert catalog_state() == before
 
 
@@ -176,5 +176,5 @@ def test_show_prints_version_hash_and_counts(runner: FlaskCliRunner, catalog: Lo
     result = runner.invoke(args=["catalog", "show"])
 
     assert result.exit_code == 0, result.output
-    assert result.output.startswith(f"catalog 2026.11.1 (sha256 {catalog.sha256}), loaded ")
-    assert result.output.rstrip().endswith("19 fields, 7 purposes, 2 notices")
+    assert result.output.startswith(f"catalog 2026.11.2 (sha256 {catalog.sha256}), loaded ")
+    assert result.output.rstrip().endswith("20 fields, 7 purposes, 2 notices")

@@ -48,6 +48,7 @@ DEFAULT_FIELDS = {
     "store_visits": ("integer", "behaviour", False),
     "order_total_12m": ("number", "payment", False),
     "payment_method": ("string", "payment", False),
+    "high_spending_capacity": ("integer", "payment", False),
     "bank_card_number": ("string", "payment", False),
     "precise_location": ("string", "behaviour", False),
     "minor_guardian_mobile": ("string", "basic", False),
@@ -86,11 +87,11 @@ def test_default_catalog_loads_every_field_purpose_and_notice(db: Session) -> No
     db.commit()
 
     assert not result.unchanged
-    assert (result.fields.added, result.purposes.added, result.notices.added) == (19, 7, 2)
-    assert db.scalar(select(func.count()).select_from(CatalogField)) == 19
+    assert (result.fields.added, result.purposes.added, result.notices.added) == (20, 7, 2)
+    assert db.scalar(select(func.count()).select_from(CatalogField)) == 20
     assert db.scalar(select(func.count()).select_from(Purpose)) == 7
     assert db.scalar(select(func.count()).select_from(PrivacyNotice)) == 2
-    assert result.summary().startswith("catalog 2026.11.1 loaded (sha256 ")
+    assert result.summary().startswith("catalog 2026.11.2 loaded (sha256 ")
 
 
 def test_default_fields_have_the_agreed_names_types_and_tiers(
@@ -165,7 +166,7 @@ def test_load_records_the_whole_canonical_document_and_its_hash(
     result = load_catalog(db, default_document)
     db.commit()
 
-    row = db.get(CatalogVersion, "2026.11.1")
+    row = db.get(CatalogVersion, "2026.11.2")
     assert row is not None
     expected = canonical_document(parse_document(default_document))
     assert row.document == expected
@@ -201,7 +202,7 @@ def test_same_version_with_different_content_is_refused_naming_the_version(
     db.commit()
 
     assert refused.value.problem.status == 409
-    assert "catalog 2026.11.1 is already loaded with other content" in refused.value.detail
+    assert "catalog 2026.11.2 is already loaded with other content" in refused.value.detail
     assert catalog_state() == before
 
 
@@ -222,7 +223,7 @@ def test_older_version_is_refused(
 def test_versions_compare_as_numbers_not_text(
     db: Session, catalog: LoadResult, next_document: Doc
 ) -> None:
-    next_document["version"] = "2026.100.1"  # sorts before 2026.11.1 as text
+    next_document["version"] = "2026.100.1"  # sorts before 2026.11.2 as text
 
     result = load_catalog(db, next_document)
 
@@ -250,7 +251,7 @@ def test_new_version_updates_changed_rows_and_inserts_new_ones(
     city = db.get(CatalogField, "city")
     assert city is not None and (city.retention_days, city.catalog_version) == (400, "2026.12.1")
     mobile = db.get(CatalogField, "mobile")
-    assert mobile is not None and mobile.catalog_version == "2026.11.1"
+    assert mobile is not None and mobile.catalog_version == "2026.11.2"
     assert db.get(CatalogField, "app_sessions") is not None
     assert db.scalar(select(func.count()).select_from(CatalogVersion)) == 2
 

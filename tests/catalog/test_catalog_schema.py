@@ -135,7 +135,7 @@ BAD_DOCUMENTS: list[tuple[str, Callable[[Doc], None], str]] = [
     (
         "field_name_duplicate",
         _append("fields", lambda d: dict(field(d, "email"))),
-        "fields[19] (email).name: Duplicate field name email (first at fields[{email}]).",
+        "fields[20] (email).name: Duplicate field name email (first at fields[{email}]).",
     ),
     (
         "field_pipl_sensitive_but_internal",
@@ -196,7 +196,7 @@ BAD_DOCUMENTS: list[tuple[str, Callable[[Doc], None], str]] = [
     (
         "field_entry_not_a_mapping",
         _append("fields", lambda d: "mobile"),
-        "fields[19]: Invalid input type.",
+        "fields[20]: Invalid input type.",
     ),
     ("fields_empty", _top(fields=[]), "fields: Length must be between 1 and 2000."),
     (
@@ -350,8 +350,8 @@ def _expected(template: str, doc: Doc) -> str:
 def test_default_catalog_is_valid(default_document: Doc) -> None:
     doc = parse_document(default_document)
 
-    assert doc.version == "2026.11.1"
-    assert (len(doc.fields), len(doc.purposes), len(doc.notices)) == (19, 7, 2)
+    assert doc.version == "2026.11.2"
+    assert (len(doc.fields), len(doc.purposes), len(doc.notices)) == (20, 7, 2)
 
 
 @pytest.mark.parametrize(

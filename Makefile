@@ -3,6 +3,7 @@
 #   make run        create the venv, migrate, bootstrap demo data, serve on 127.0.0.1:5000
 #   make test       ruff, mypy, the suite on SQLite, then again on a throwaway PostgreSQL
 #   make bench      the benchmarks (bench/)
+#   make translations  extract the pages' messages, update and compile the catalogs
 #   make federated-demo   Flower on loopback: synthetic retailer, bank and brands (docs/federated.md)
 #   make migration m="what it does"   draft the next Alembic revision from the models
 #                                     (empty=1: a blank one, for hand-written DDL)
@@ -76,8 +77,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# pytest exits 5 when it collected nothing; that is a failure here, and says so.
-test-sqlite: $(STAMP)
+# pytest exits 5 when it collected nothing; that is a failure here, and says so. The browser
+# tests (tests/browser) run in this pass only.
+test-sqlite: $(STAMP) browser
 	@echo "== pytest on SQLite"
 	env -u GOVERNANCE_TEST_DATABASE_URL $(PY) -m pytest $(PYTEST_ARGS) || { rc=$$?; \
 	  [ $$rc -ne 5 ] || echo "make: pytest collected no tests (SQLite)" >&2; exit $$rc; }
@@ -102,7 +104,24 @@ postgres-server:
 	  exit 1; \
 	fi
 
+# Debian's Chromium and CJK fonts for the browser tests (Playwright never downloads a
+# browser here), installed like PostgreSQL above when we may.
+browser:
+	@if [ -x /usr/bin/chromium ] && fc-list 2>/dev/null | grep -q "Noto Sans CJK"; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Chromium and CJK fonts (apt-get install chromium fonts-noto-cjk)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q --no-install-recommends chromium fonts-noto-cjk >/dev/null 2>&1 || \
+	  { apt-get update -q && apt-get install -y -q --no-install-recommends chromium fonts-noto-cjk; }; \
+	else \
+	  echo "Chromium (/usr/bin/chromium) or the Noto CJK fonts were not found: install them" \
+	    "(Debian: apt-get install chromium fonts-noto-cjk); the browser tests are skipped" >&2; \
+	fi
+
 # -- other ---------------------------------------------------------------------------------
+
+translations: $(STAMP)
+	$(PY) scripts/translations.py
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -71,6 +71,7 @@ def test_public_endpoints_are_few_and_known(app: Flask) -> None:
             "portal.enter",
             "portal.enter_form",
             "portal.logout",
+            "web.set_language",  # the language switch (a form with a CSRF token)
         ]
     )
 

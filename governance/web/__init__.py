@@ -1,4 +1,8 @@
-"""Browser pages: the DPO console (operators) and the consent portal (customers)."""
+"""Browser pages: the DPO console (operators) and the consent portal (customers).
+
+Shared by both: the translations (:mod:`governance.i18n`), the language switch and the
+form helpers (:mod:`governance.web.common`), ``base.html`` and ``static/style.css``.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,13 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the console and the portal."""
-    from governance.web import console, portal
+    """Register the translations, the shared helpers, the console and the portal."""
+    from governance import i18n
+    from governance.web import common, console, labels, portal
 
+    i18n.init_app(app)
+    common.init_app(app)
+    app.jinja_env.globals.update(label=labels.label, reader_text=labels.reader_text)
+    app.jinja_env.filters["role_label"] = lambda role: labels.label("role", role)
     app.register_blueprint(console.bp)
     app.register_blueprint(portal.bp)

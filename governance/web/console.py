@@ -20,6 +20,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -30,6 +31,7 @@ from governance.auth.models import ApiKey, Operator
 from governance.auth.permissions import Permission, public, requires
 from governance.auth.views import start_operator_session
 from governance.db import get_session, utcnow
+from governance.i18n import keep_language
 from governance.keys import Keyring
 from governance.profiles.crypto import profile_crypto
 
@@ -71,9 +73,10 @@ def login() -> Any:
     operator = services.verify_password(db, username, password) if username else None
     if operator is None:
         db.commit()  # the failed attempt's audit entry
-        flash("Wrong username or password.", "error")
+        flash(_("Wrong username or password."), "error")
         return render_template("console/login.html"), 401
-    session.clear()
+    with keep_language():
+        session.clear()
     session["pending_operator_id"] = operator.id
     session["pending_until"] = int(utcnow().timestamp()) + _PENDING_MINUTES * 60
     if operator.totp_enabled_at is None:
@@ -94,12 +97,13 @@ def totp() -> Any:
     db = get_session()
     if not services.verify_totp(operator, request.form.get("code", "").strip(), _keyring()):
         db.commit()  # keeps the replay counter consistent
-        flash("That code is not valid.", "error")
+        flash(_("That code is not valid."), "error")
         return render_template("console/totp.html"), 401
     operator.last_login_at = utcnow()
     signals.login_succeeded.send(None, operator_id=operator.id)
     db.commit()
-    start_operator_session(operator.id)
+    with keep_language():
+        start_operator_session(operator.id)
     return redirect(url_for("console.home"))
 
 
@@ -121,14 +125,15 @@ def totp_enrol() -> Any:
     ratelimit.hit("console-totp", _client_id(), str(operator.id))
     if not services.verify_totp(operator, request.form.get("code", "").strip(), keyring):
         db.commit()  # the replay counter and the failed attempt's audit entry
-        flash("That code is not valid; check the clock of your device and try again.", "error")
+        flash(_("That code is not valid; check the clock of your device and try again."), "error")
         return render_template(
             "console/enrol.html", otpauth_uri=None, secret=services.totp_secret(operator, keyring)
         ), 401
     operator.last_login_at = utcnow()
     signals.login_succeeded.send(None, operator_id=operator.id)
     db.commit()
-    start_operator_session(operator.id)
+    with keep_language():
+        start_operator_session(operator.id)
     return redirect(url_for("console.home"))
 
 
@@ -143,7 +148,7 @@ def step_up() -> Any:
     ratelimit.hit("console-totp", _client_id(), str(operator.id))
     if not services.verify_totp(operator, request.form.get("code", "").strip(), _keyring()):
         get_session().commit()
-        flash("That code is not valid.", "error")
+        flash(_("That code is not valid."), "error")
         return render_template("console/totp.html", step_up=True), 401
     get_session().commit()
     session["mfa_at"] = int(utcnow().timestamp())
@@ -154,7 +159,8 @@ def step_up() -> Any:
 @public
 def logout() -> WerkzeugResponse:
     """End the session."""
-    session.clear()
+    with keep_language():
+        session.clear()
     return redirect(url_for("console.login"))
 
 

@@ -51,7 +51,7 @@ def test_first_sign_in_enrols_totp_then_opens_console(app: Flask, make_operator:
     assert resp.status_code == 302 and resp.headers["Location"].endswith("/console/totp/enrol")
     assert client.get("/console/").status_code == 401  # password alone is not a session
     _enrol(client)
-    home = client.get("/console/")
+    home = client.get("/console/", headers={"Accept-Language": "en"})
     assert home.status_code == 200
     assert "Signed in as ana.dpo" in home.get_data(as_text=True)
     who = client.get("/api/v1/whoami").get_json()

@@ -1,0 +1,64 @@
+"""What every browser page shares: the language switch, CSRF fields, safe redirects.
+
+Every form on a page posts a CSRF token (``{{ csrf_field() }}`` in a template): the
+actor resolution in :mod:`governance.auth.actors` refuses a page POST without a valid one.
+The language switch is such a form too; it keeps the choice in the session and returns
+to the page it was pressed on (a local path only: never an open redirect).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, g, redirect, request, session
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from governance.auth.permissions import public
+from governance.i18n import LANGUAGES, SESSION_KEY
+
+bp = Blueprint("web", __name__)
+
+
+def safe_next(target: str | None, default: str = "/portal/") -> str:
+    """``target`` if it is a path on this site, else ``default``."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
+
+
+def csrf_field() -> Markup:
+    """The hidden CSRF input every form carries."""
+    return Markup('<input type="hidden" name="csrf_token" value="{}">').format(generate_csrf())
+
+
+def here() -> str:
+    """Where the language switch returns: this page, or the one a POST result set.
+
+    A page rendered in answer to a POST names a page to return to in ``g.return_to``
+    (reloading a POST's result would post again).
+    """
+    if request.method == "GET":
+        path = request.full_path
+        return path[:-1] if path.endswith("?") else path
+    return str(g.get("return_to") or request.path)
+
+
+@bp.post("/lang")
+@public
+def set_language() -> WerkzeugResponse:
+    """Switch the language of every page for this session, then go back."""
+    lang = request.form.get("lang", "")
+    if lang in LANGUAGES:
+        session[SESSION_KEY] = lang
+    return redirect(safe_next(request.form.get("next")), 303)
+
+
+def init_app(app: Flask) -> None:
+    """Register the language switch and the template helpers."""
+    app.register_blueprint(bp)
+    app.jinja_env.globals.update(csrf_field=csrf_field, here=here)

@@ -14,7 +14,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the partners and agreements API."""
+    """Register the partners and agreements API and ``governance federated``'s commands."""
+    from federated import cli
+    from federated.governance import cli as governance_cli  # noqa: F401 - adds its commands
     from federated.governance import views
 
     views.init_app(app)
+    cli.init_app(app)

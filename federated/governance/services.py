@@ -340,12 +340,17 @@ class CohortFiles:
     """What a run's participants read: the brand's rows, and a signed manifest for each."""
 
     rows: Path  # the brand's training rows (JSON Lines, the export's shape)
-    manifest: Path  # the signed manifest of the cohort's blinded ids
+    manifests: dict[str, Path]  # party -> its signed manifest of the cohort's blinded ids
     public_key: Path  # the platform's manifest-signing public key (PEM)
     blinding_key: Path  # the agreement's blinding key (hex, mode 0600)
     size: int
-    manifest_sha256: str
+    manifest_sha256: dict[str, str]  # party -> SHA-256 of its manifest's canonical bytes
     export_id: str
+
+    @property
+    def manifest(self) -> Path:
+        """The first party's manifest (the brand's)."""
+        return next(iter(self.manifests.values()))
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -357,14 +362,19 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def prepare_cohort(
-    session: Session, agreement: Agreement, out_dir: Path, *, party: str = "brand"
+    session: Session,
+    agreement: Agreement,
+    out_dir: Path,
+    *,
+    parties: Sequence[str] = ("brand",),
 ) -> CohortFiles:
     """Export the brand's consenting customers for the agreement, through the guarded read.
 
     The export runs as the partner under the agreement (so its purpose, categories and
     dates, the customers' separate consent and every other rule apply, and the export is
     audited with its subjects). The rows go to ``out_dir/rows.jsonl``; the manifest of
-    their blinded ids, signed with the platform's manifest key, to ``manifest.json``.
+    their blinded ids, signed with the platform's manifest key, to ``manifest-<party>.json``
+    for each of ``parties`` (the same ids; each party's manifest names it).
     """
     from governance.profiles.guarded import export_cohort
 
@@ -391,20 +401,23 @@ def prepare_cohort(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     key_id = hashlib.sha256(public).hexdigest()[:16]
-    manifest = sign_manifest(
-        build_manifest(
-            agreement_id=agreement.id,
-            party=party,
-            blinded_ids=blinded,
-            blinding_key_id=f"{agreement.id}/blinding",
-            purpose=agreement.purpose,
-        ),
-        signing,
-        key_id,
-    )
-    digest = hashlib.sha256(canonical_bytes(manifest)).hexdigest()
-    manifest_path = out_dir / "manifest.json"
-    manifest_path.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    paths: dict[str, Path] = {}
+    digests: dict[str, str] = {}
+    for party in parties:
+        manifest = sign_manifest(
+            build_manifest(
+                agreement_id=agreement.id,
+                party=party,
+                blinded_ids=blinded,
+                blinding_key_id=f"{agreement.id}/blinding",
+                purpose=agreement.purpose,
+            ),
+            signing,
+            key_id,
+        )
+        digests[party] = hashlib.sha256(canonical_bytes(manifest)).hexdigest()
+        paths[party] = out_dir / f"manifest-{party}.json"
+        paths[party].write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
     public_path = out_dir / "manifest-signing.pub.pem"
     public_path.write_bytes(public)
     key_path = out_dir / "blinding.key"
@@ -419,13 +432,11 @@ def prepare_cohort(
             "agreement": agreement.id,
             "export": started.id,
             "cohort": len(blinded),
-            "manifest_sha256": digest,
+            "manifest_sha256": digests,
         },
     )
     session.commit()
-    return CohortFiles(
-        rows_path, manifest_path, public_path, key_path, len(blinded), digest, started.id
-    )
+    return CohortFiles(rows_path, paths, public_path, key_path, len(blinded), digests, started.id)
 
 
 # -- runs and the registry ---------------------------------------------------------------------

@@ -287,7 +287,7 @@ def test_a_run_is_recorded_audited_and_registered_with_its_lineage(
             mode="horizontal",
             participants=["brand", record.partner_id],
             cohort_sizes={"brand": cohort.size},
-            manifest_sha256={"brand": cohort.manifest_sha256},
+            manifest_sha256=cohort.manifest_sha256,
             privacy={"secagg": True, "dp_noise_multiplier": 1.0, "dp_clipping_norm": 1.0},
         )
         services.finish_run(
@@ -303,5 +303,15 @@ def test_a_run_is_recorded_audited_and_registered_with_its_lineage(
         assert actions.index("federated.run.start") < actions.index("federated.run.done")
     listed = as_dpo.get("/api/v1/federated/runs").get_json()
     assert listed[0]["model_sha256"] == "ab" * 32
-    assert listed[0]["manifest_sha256"] == {"brand": cohort.manifest_sha256}
+    assert listed[0]["manifest_sha256"] == cohort.manifest_sha256
     assert listed[0]["policy_bundle_hash"] and listed[0]["cohort_sizes"] == {"brand": 3}
+
+
+def test_the_runs_command_lists_refusals_with_their_reasons(
+    app: Flask, as_dpo: Any, partner: tuple[str, str]
+) -> None:
+    draft = _draft(as_dpo, partner[0])
+    _refused(app, draft["id"], [partner[1]], secagg=True, dp=True)
+    result = app.test_cli_runner().invoke(args=["federated", "runs"])
+    assert result.exit_code == 0, result.output
+    assert f"{draft['id']}  horizontal  refused  agreement_not_approved" in result.output

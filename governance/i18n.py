@@ -15,6 +15,7 @@ when a message lacks a translation or a ``.mo`` is older than its ``.po``).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,12 +81,18 @@ def html_lang() -> str:
     return HTML_LANG[current_language()]
 
 
+#: Whitespace between two Chinese characters or punctuation marks (a folded line break in
+#: a catalog text): Chinese is written without it.
+_CJK = "[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]"
+_CJK_GAP = re.compile(f"(?<={_CJK}) +(?={_CJK})")
+
+
 def localized(obj: Any, attribute: str) -> str:
     """``obj.<attribute>_zh`` or ``obj.<attribute>_en``, for the page's language."""
     value = getattr(obj, f"{attribute}_{current_language()}", None)
     if not value:  # a catalog text missing in one language: show the other, not nothing
         value = getattr(obj, f"{attribute}_zh", None) or getattr(obj, f"{attribute}_en", "")
-    return str(value)
+    return _CJK_GAP.sub("", str(value))
 
 
 def country_name(code: str | None) -> str:

@@ -16,7 +16,9 @@ def init_app(app: Flask) -> None:
 
     i18n.init_app(app)
     common.init_app(app)
-    app.jinja_env.globals.update(label=labels.label, reader_text=labels.reader_text)
+    app.jinja_env.globals.update(
+        label=labels.label, labels_of=labels.labels_of, reader_text=labels.reader_text
+    )
     app.jinja_env.filters["role_label"] = lambda role: labels.label("role", role)
     app.register_blueprint(console.bp)
     app.register_blueprint(portal.bp)

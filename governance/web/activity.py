@@ -114,14 +114,14 @@ def _names(details: dict[str, Any], key: str) -> tuple[str, ...]:
 
 
 def reads_of(
-    session: Session, subject_id: str, *, before: int | None = None, limit: int = PAGE_SIZE
+    session: Session, subject_id: str, *, before: int | None = None, limit: int | None = None
 ) -> tuple[list[Read], int | None]:
     """The subject's profile reads, newest first, and the cursor of the next page."""
     page = entries_page(
         session,
         EntryFilter(subject=subject_id, action=READ_ACTION),
         before=before,
-        limit=limit,
+        limit=limit or PAGE_SIZE,
     )
     readers = _readers(session, ((r["actor_type"], r["actor_id"]) for r in page.rows))
     reads = []

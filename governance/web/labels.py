@@ -12,7 +12,7 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-__all__ = ["LABELS", "label", "reader_text"]
+__all__ = ["LABELS", "label", "labels_of", "reader_text"]
 
 TIERS = {
     "basic": _l("Basic"),
@@ -190,6 +190,11 @@ def label(table: str, code: str | None) -> str:
     return str(text) if text is not None else code
 
 
+def labels_of(table: str, codes: Any) -> str:
+    """The labels of ``codes`` in ``table``, joined as the page's language lists things."""
+    return _(", ").join(label(table, code) for code in codes)
+
+
 def reader_text(reader: Any) -> str:
     """Who read, as the customer reads it (a :class:`governance.web.activity.Reader`)."""
     if reader.kind == "subject":
@@ -197,7 +202,7 @@ def reader_text(reader: Any) -> str:
     if reader.kind == "service":
         return _("System: %(name)s", name=reader.name or "?")
     if reader.kind == "operator":
-        roles = _(", ").join(label("role", r) for r in reader.roles) or "?"
+        roles = labels_of("role", reader.roles) or "?"
         return _("Staff: %(roles)s", roles=roles)
     if reader.kind == "partner":
         return _("Partner: %(name)s", name=reader.name or "?")

@@ -43,6 +43,26 @@ __all__ = [
 ]
 
 GROUPS = ("ours", "sharing", "service")
+#: The order fields are listed in: who you are and how to reach you first, money last.
+CATEGORY_ORDER = (
+    "profile",
+    "demographic",
+    "contact",
+    "identity",
+    "membership",
+    "guardian",
+    "behaviour",
+    "service",
+    "location",
+    "transaction",
+    "financial",
+)
+
+
+def _field_order(catalog_field: CatalogField) -> tuple[int, str]:
+    category = catalog_field.category
+    rank = CATEGORY_ORDER.index(category) if category in CATEGORY_ORDER else len(CATEGORY_ORDER)
+    return rank, catalog_field.name
 
 
 def group_of(purpose: Purpose) -> str:
@@ -177,7 +197,7 @@ def purpose_views(
 ) -> list[PurposeView]:
     """Every purpose of the catalog with the subject's standing, in catalog order."""
     now = now or dt.datetime.now(dt.UTC)
-    fields = list(session.scalars(select(CatalogField).order_by(CatalogField.name)))
+    fields = sorted(session.scalars(select(CatalogField)), key=_field_order)
     states = {s.purpose: s for s in ledger.states(session, subject_id)}
     out: list[PurposeView] = []
     for purpose in session.scalars(select(Purpose).order_by(Purpose.id)):

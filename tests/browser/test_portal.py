@@ -81,13 +81,13 @@ def test_customer_grants_withdraws_sees_a_read_verifies_it_and_downloads_their_d
     page.locator("a[href='/portal/purposes/ours']").first.click()
     recommend = page.locator("#p-personalised_recommendation")
     recommend.get_by_label("行为", exact=True).check()
-    recommend.locator("form.decide button[type=submit]").click()
+    recommend.locator("form.decide .choices button").first.click()
     page.locator(".flash").wait_for()
     assert "个性化推荐" in page.locator(".flash.success").inner_text()
     assert "已同意 · 行为" in page.locator("#p-personalised_recommendation .badge").inner_text()
 
     # Withdraw marketing messages: one button on the same screen.
-    page.locator("#p-marketing_push form.withdraw button").click()
+    page.locator("#p-marketing_push button[form='w-marketing_push']").click()
     page.locator("#p-marketing_push .status-withdrawn").wait_for()
     assert "已撤回" in page.locator("#p-marketing_push .badge").inner_text()
     assert _states(live_server, subject) == {

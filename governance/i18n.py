@@ -37,6 +37,7 @@ __all__ = [
     "init_app",
     "keep_language",
     "localized",
+    "tidy_cjk",
 ]
 
 #: Short language code -> Babel locale of its message catalog.
@@ -87,12 +88,17 @@ _CJK = "[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]"
 _CJK_GAP = re.compile(f"(?<={_CJK}) +(?={_CJK})")
 
 
+def tidy_cjk(text: str) -> str:
+    """``text`` without spaces between Chinese characters (left by folded lines)."""
+    return _CJK_GAP.sub("", text)
+
+
 def localized(obj: Any, attribute: str) -> str:
     """``obj.<attribute>_zh`` or ``obj.<attribute>_en``, for the page's language."""
     value = getattr(obj, f"{attribute}_{current_language()}", None)
     if not value:  # a catalog text missing in one language: show the other, not nothing
         value = getattr(obj, f"{attribute}_zh", None) or getattr(obj, f"{attribute}_en", "")
-    return _CJK_GAP.sub("", str(value))
+    return tidy_cjk(str(value))
 
 
 def country_name(code: str | None) -> str:

@@ -8,6 +8,7 @@ to the page it was pressed on (a local path only: never an open redirect).
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, g, redirect, request, session
@@ -16,7 +17,7 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from governance.auth.permissions import public
-from governance.i18n import LANGUAGES, SESSION_KEY
+from governance.i18n import LANGUAGES, SESSION_KEY, tidy_cjk
 
 bp = Blueprint("web", __name__)
 
@@ -48,6 +49,32 @@ def here() -> str:
     return str(g.get("return_to") or request.path)
 
 
+#: A line ending a sentence, or a heading (the next line starts a paragraph).
+_ENDS = tuple(".。:\uff1a!?\uff01\uff1f")  # with the full-width colon, ! and ?
+_ITEM = re.compile(r"^\s*(\d+[.、]|[-•])\s")
+
+
+def paragraphs(text: str) -> list[str]:
+    """A text hard-wrapped at a fixed width, as paragraphs that reflow on any screen.
+
+    A line ending a sentence, or before a numbered or bulleted item, ends a paragraph;
+    other line breaks were only wrapping.
+    """
+    out: list[list[str]] = []
+    ended = True
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            ended = True
+            continue
+        if ended or _ITEM.match(raw):
+            out.append([line])
+        else:
+            out[-1].append(line)
+        ended = line.endswith(_ENDS)
+    return [tidy_cjk(" ".join(lines)) for lines in out]
+
+
 @bp.post("/lang")
 @public
 def set_language() -> WerkzeugResponse:
@@ -62,3 +89,4 @@ def init_app(app: Flask) -> None:
     """Register the language switch and the template helpers."""
     app.register_blueprint(bp)
     app.jinja_env.globals.update(csrf_field=csrf_field, here=here)
+    app.jinja_env.filters["paragraphs"] = paragraphs

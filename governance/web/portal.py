@@ -51,7 +51,14 @@ from governance.profiles.models import Subject
 from governance.requests import services as dsr
 from governance.requests.models import ACTIVE_STATUSES, SubjectRequest
 from governance.web import activity, labels, proofs
-from governance.web.purposes import GROUPS, evidence, grant_notice, group_of, purpose_views
+from governance.web.purposes import (
+    GROUPS,
+    evidence,
+    field_order,
+    grant_notice,
+    group_of,
+    purpose_views,
+)
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -401,7 +408,7 @@ def request_restriction() -> WerkzeugResponse:
 
 def _correctable() -> tuple[list[CatalogField], list[CatalogField]]:
     """(fields the customer sets themselves, fields the brand keeps from its records)."""
-    fields = list(get_session().scalars(select(CatalogField).order_by(CatalogField.name)))
+    fields = sorted(get_session().scalars(select(CatalogField)), key=field_order)
     kept = [f for f in fields if f.category in dsr.BRAND_KEPT_CATEGORIES]
     own = [f for f in fields if f.category not in dsr.BRAND_KEPT_CATEGORIES and not f.free_text]
     return own, kept

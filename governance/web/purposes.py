@@ -35,6 +35,7 @@ __all__ = [
     "PurposeView",
     "TierOption",
     "evidence",
+    "field_order",
     "grant_notice",
     "group_of",
     "material_notice_for",
@@ -59,7 +60,8 @@ CATEGORY_ORDER = (
 )
 
 
-def _field_order(catalog_field: CatalogField) -> tuple[int, str]:
+def field_order(catalog_field: CatalogField) -> tuple[int, str]:
+    """Sort key listing fields by :data:`CATEGORY_ORDER`, then by name."""
     category = catalog_field.category
     rank = CATEGORY_ORDER.index(category) if category in CATEGORY_ORDER else len(CATEGORY_ORDER)
     return rank, catalog_field.name
@@ -197,7 +199,7 @@ def purpose_views(
 ) -> list[PurposeView]:
     """Every purpose of the catalog with the subject's standing, in catalog order."""
     now = now or dt.datetime.now(dt.UTC)
-    fields = sorted(session.scalars(select(CatalogField)), key=_field_order)
+    fields = sorted(session.scalars(select(CatalogField)), key=field_order)
     states = {s.purpose: s for s in ledger.states(session, subject_id)}
     out: list[PurposeView] = []
     for purpose in session.scalars(select(Purpose).order_by(Purpose.id)):

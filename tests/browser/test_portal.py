@@ -269,7 +269,7 @@ def test_every_page_in_both_languages_at_phone_and_desktop_width(
     assert page.locator("ol.checks li.pass").count() == 4
     assert _fits(page)
     shoot(page, f"verify-{lang}-{width}")
-    page.locator("nav form[action='/portal/logout'] button").click()
+    page.locator("form.signout button").click()
     page.wait_for_url("**/portal/logout")
     shoot(page, f"bye-{lang}-{width}")
 

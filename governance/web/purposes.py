@@ -18,6 +18,7 @@ purpose, with the hash of exactly what was shown (:func:`evidence`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -83,9 +84,29 @@ class TierOption:
     added: tuple[CatalogField, ...]  # the fields it adds to the tier below
 
 
+@functools.cache
+def _basis_categories() -> dict[str, frozenset[str]]:
+    """Field categories each non-consent legal basis is limited to (the policy's data)."""
+    from policies.engine import PolicySource
+
+    bases = PolicySource.load().documents.get("governance/access", {}).get("legal_bases", {})
+    return {
+        name: frozenset(rules["categories"])
+        for name, rules in bases.items()
+        if isinstance(rules, dict) and "categories" in rules
+    }
+
+
 def _usable(purpose: Purpose, catalog_field: CatalogField) -> bool:
-    """Sensitive personal information is only ever for a separate-consent purpose."""
-    return purpose.separate_consent or not catalog_field.pipl_sensitive
+    """Whether the policy can ever let ``purpose`` use the field (the tier aside).
+
+    Sensitive personal information is only for a separate-consent purpose; a purpose on
+    another legal basis (a contract) only uses the categories that basis covers.
+    """
+    if catalog_field.pipl_sensitive and not purpose.separate_consent:
+        return False
+    limited = _basis_categories().get(purpose.legal_basis)
+    return limited is None or catalog_field.category in limited
 
 
 def tier_options(purpose: Purpose, fields: list[CatalogField]) -> list[TierOption]:

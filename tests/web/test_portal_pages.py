@@ -489,3 +489,13 @@ def test_every_page_renders_in_both_languages(customer: str, portal_client: Any,
         resp = client.get(path)
         assert resp.status_code == 200, path
         assert f'<html lang="{ {"zh": "zh-CN", "en": "en"}[lang] }">' in resp.get_data(as_text=True)
+
+
+def test_a_contract_purpose_lists_only_what_its_legal_basis_covers(
+    customer: str, portal_client: Any
+) -> None:
+    page = portal_client(customer, "en").get("/portal/purposes/service").get_data(as_text=True)
+    listed = page[page.index("Which data, at most") :]
+    assert "Nickname" in listed and "Membership level" in listed and "Mobile number" in listed
+    for outside in ("Year of birth", "City", "Gender"):  # demographic: not the contract's
+        assert outside not in listed

@@ -91,9 +91,28 @@ def _ungoverned_read(session: Any, crypto: Any, subject_id: str, names: Sequence
 
 def _round(
     session: Any, actor: Any, crypto: Any, subjects: int, reads: int, seed: int
-) -> tuple[list[float], list[float]]:
-    """Interleaved guarded and ungoverned reads of random subjects: (guarded, ungoverned) ms."""
+) -> tuple[list[float], list[float], int]:
+    """Interleaved guarded and ungoverned reads of random subjects.
+
+    Returns the guarded and the ungoverned times (ms), and how many guarded reads the
+    policy service refused with 503 (a decision over its time limit: on a busy machine a
+    stall can cause one). Those count in the times (a refused read is an answered read)
+    and are reported; more than 1% fails the benchmark.
+    """
+    from governance.errors import ApiError
     from governance.profiles.guarded import read_profile
+
+    refused = 0
+
+    def guarded_read(subject: str) -> Any:
+        nonlocal refused
+        try:
+            return read_profile(session, actor, subject, data.PURPOSE, names)
+        except ApiError as exc:
+            if exc.problem.status != 503:
+                raise
+            refused += 1
+            return None
 
     rng = random.Random(seed)  # which subject to read: reproducible, not a secret
     names = list(data.READ_FIELDS)
@@ -105,7 +124,7 @@ def _round(
         other = data.subject_id(rng.randrange(subjects))
         # Alternate which goes first, so neither always follows the other.
         order: list[tuple[str, Callable[[str], Any], list[float]]] = [
-            ("guarded", lambda s: read_profile(session, actor, s, data.PURPOSE, names), guarded),
+            ("guarded", guarded_read, guarded),
             ("ungoverned", lambda s: _ungoverned_read(session, crypto, s, names), ungoverned),
         ]
         if i % 2:
@@ -114,13 +133,15 @@ def _round(
             started = clock()
             result = read(sid)
             times.append((clock() - started) * 1000)
-            if kind == "guarded":
+            if kind == "guarded" and result is not None:
                 allowed = [n for n, f in result.fields.items() if f.allow and f.stored]
                 if len(allowed) != len(names):
                     raise RuntimeError(f"a guarded read revealed {len(allowed)} of {len(names)}")
-            elif len(result) != len(names):
+            elif kind == "ungoverned" and len(result) != len(names):
                 raise RuntimeError(f"an ungoverned read found {len(result)} of {len(names)}")
-    return guarded, ungoverned
+    if refused > reads / 100:
+        raise RuntimeError(f"{refused} of {reads} guarded reads were refused (503)")
+    return guarded, ungoverned, refused
 
 
 def _service(name: str) -> Any:
@@ -172,16 +193,21 @@ def guarded_read() -> list[Metric]:
                 raise RuntimeError("the benchmark measures the embedded policy engine")
             _round(session, _service("WarmUp"), crypto, subjects, WARM_UP, seed=1)
             before = engine.cache_stats()
-            guarded, ungoverned = _round(session, _service("CacheOn"), crypto, subjects, reads, 2)
+            guarded, ungoverned, refused = _round(
+                session, _service("CacheOn"), crypto, subjects, reads, 2
+            )
             after = engine.cache_stats()
             engine.cache_size = 0
             engine.load(engine.source)  # the same bundle, evaluated every time
             _round(session, _service("WarmUpOff"), crypto, subjects, WARM_UP, seed=3)
-            off = _round(session, _service("CacheOff"), crypto, subjects, reads, seed=4)
+            off_guarded, off_ungoverned, off_refused = _round(
+                session, _service("CacheOff"), crypto, subjects, reads, seed=4
+            )
         get_engine(app).dispose()
     return [
         *_summary("", guarded, ungoverned, READ_RATIO_LIMIT),
-        *_summary(", cache off", *off, None),
+        *_summary(", cache off", off_guarded, off_ungoverned, None),
+        Metric("guarded reads refused (503), both rounds", refused + off_refused, "reads"),
         Metric("policy cache hits, cache-on round", after["hits"] - before["hits"], "decisions"),
         Metric("policy cache misses, cache-on round", after["misses"] - before["misses"], "evals"),
         Metric("reads per way and round", reads, "reads"),
@@ -225,7 +251,8 @@ def cohort_export() -> list[Metric]:
         with app.app_context(), out.open("w", encoding="utf-8") as sink, Progress(*columns) as bar:
             task = bar.add_task("exporting: subjects considered", total=count)
             lines = 0
-            started = time.perf_counter()
+            load = os.getloadavg()[0]
+            started, cpu = time.perf_counter(), time.process_time()
             export = export_cohort(
                 get_session(),
                 _service("Campaigns"),
@@ -236,7 +263,7 @@ def cohort_export() -> list[Metric]:
             for line in export.lines:
                 sink.write(line)
                 lines += 1
-            seconds = time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         size_mb = out.stat().st_size / 1e6
         get_engine(app).dispose()
     if lines != count:
@@ -244,6 +271,10 @@ def cohort_export() -> list[Metric]:
     return [
         Metric("export seconds", seconds, "s", limit=EXPORT_SECONDS_PER_MILLION * count / MILLION),
         Metric("export rate", count / seconds, "subjects/s"),
+        # The machine is shared: CPU time of this process, and how busy the machine was.
+        Metric("export CPU time (this process)", cpu, "s"),
+        Metric("CPU per subject", cpu / count * 1e6, "us"),
+        Metric("load average (1 min) at the start", load, ""),
         Metric("lines written", lines, "lines"),
         Metric("output size", size_mb, "MB"),
         Metric("build: subjects with 5 fields (untimed above)", built, "s"),

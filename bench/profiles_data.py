@@ -4,7 +4,8 @@ Not a benchmark module (its name does not start with ``bench_``): helpers that b
 throwaway instance, fill it with fictional customers as fast as the store allows, and give
 them consent.
 
-- :func:`fresh_app`: a migrated SQLite instance in a folder, default catalog loaded.
+- :func:`fresh_app`: a migrated SQLite instance in a folder, default catalog loaded, no
+  policy reloading (as in production; the HTTP server is started the same way).
 - :func:`build_profiles`: ``count`` subjects ``sub_benchProfile0000000000`` ... with the
   values of ``fields`` (see :func:`fictional_values`), validated against the catalog and
   encrypted by :class:`~governance.profiles.store.SubjectBatch` (a data key per subject,
@@ -83,7 +84,8 @@ def fresh_app(folder: Path, **overrides: Any) -> Any:
     from governance import create_app, migrate
     from governance.db import get_session
 
-    app = create_app(instance_config(folder, AUDIT_CHECKPOINT_ON_SHUTDOWN=False, **overrides))
+    settings = {"AUDIT_CHECKPOINT_ON_SHUTDOWN": False, "POLICY_RELOAD": False, **overrides}
+    app = create_app(instance_config(folder, **settings))
     migrate.upgrade(app.config["DATABASE_URL"])
     with app.app_context():
         session = get_session()
@@ -123,6 +125,8 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(kek: Path, blind_index: Path, specs: dict[str, Any]) -> None:
+    # This process too builds small sets: keys of an earlier instance must not linger.
+    _WORKER.pop("crypto", None)
     _WORKER.update(kek=kek, blind_index=blind_index, specs=specs)
 
 

@@ -68,6 +68,7 @@ def test_public_endpoints_are_few_and_known(app: Flask) -> None:
             "docs.swagger_asset",
             "meta.healthz",
             "meta.problem",
+            "portal.bye",
             "portal.enter",
             "portal.enter_form",
             "portal.logout",

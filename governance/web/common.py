@@ -41,12 +41,14 @@ def here() -> str:
     """Where the language switch returns: this page, or the one a POST result set.
 
     A page rendered in answer to a POST names a page to return to in ``g.return_to``
-    (reloading a POST's result would post again).
+    (reloading a POST's result would post again); without one, the area's start page.
     """
     if request.method == "GET":
         path = request.full_path
         return path[:-1] if path.endswith("?") else path
-    return str(g.get("return_to") or request.path)
+    if g.get("return_to"):
+        return str(g.return_to)
+    return "/console/" if request.path.startswith("/console/") else "/portal/"
 
 
 #: A line ending a sentence, or a heading (the next line starts a paragraph).

@@ -131,10 +131,17 @@ def enter() -> WerkzeugResponse:
 
 @bp.post("/logout")
 @public
-def logout() -> Any:
+def logout() -> WerkzeugResponse:
     """End the portal session."""
     with keep_language():
         session.clear()
+    return redirect(url_for("portal.bye"), 303)
+
+
+@bp.get("/bye")
+@public
+def bye() -> str:
+    """Signed out: how to come back."""
     return render_template("portal/bye.html")
 
 

@@ -270,7 +270,7 @@ def test_every_page_in_both_languages_at_phone_and_desktop_width(
     assert _fits(page)
     shoot(page, f"verify-{lang}-{width}")
     page.locator("form.signout button").click()
-    page.wait_for_url("**/portal/logout")
+    page.wait_for_url("**/portal/bye")
     shoot(page, f"bye-{lang}-{width}")
 
 

@@ -499,3 +499,14 @@ def test_a_contract_purpose_lists_only_what_its_legal_basis_covers(
     assert "Nickname" in listed and "Membership level" in listed and "Mobile number" in listed
     for outside in ("Year of birth", "City", "Gender"):  # demographic: not the contract's
         assert outside not in listed
+
+
+def test_signing_out_ends_the_session_and_keeps_the_language(
+    customer: str, portal_client: Any
+) -> None:
+    client = portal_client(customer, "en")
+    page = client.get("/portal/").get_data(as_text=True)
+    resp = client.post("/portal/logout", data={"csrf_token": csrf_of(page)})
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/portal/bye")
+    assert "You are signed out" in client.get("/portal/bye").get_data(as_text=True)
+    assert client.get("/portal/", headers={"Accept": "text/html"}).status_code == 401

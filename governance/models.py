@@ -11,6 +11,7 @@ import governance.auth.models
 import governance.brands
 import governance.profiles.models
 import governance.requests.models  # noqa: F401
+import policies.volume  # noqa: F401
 from governance.db import Base
 
 metadata = Base.metadata

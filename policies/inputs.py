@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audit.log import format_time
-from audit.models import AuditEntry
 from consent import ledger
 from consent.catalog.models import CatalogField, Purpose
 from consent.models import ConsentState
@@ -93,23 +91,14 @@ def field_input(spec: CatalogField) -> dict[str, Any]:
 
 
 def daily_volume(session: Session, actor: Actor, now: dt.datetime) -> int:
-    """How many decisions and reads this actor had today (local day), up to the cap."""
-    start = now.astimezone(LOCAL_ZONE).replace(hour=0, minute=0, second=0, microsecond=0)
-    # The actor's newest entries (its index, newest first, at most the cap), then today's
-    # decisions among them: the work is bounded whatever the log's size.
-    recent = (
-        select(AuditEntry.logged_at, AuditEntry.action)
-        .where(AuditEntry.actor_type == actor.type, AuditEntry.actor_id == actor.id)
-        .order_by(AuditEntry.seq.desc())
-        .limit(VOLUME_CAP)
-        .subquery()
-    )
-    count = session.scalar(
-        select(func.count())
-        .select_from(recent)
-        .where(recent.c.logged_at >= format_time(start), recent.c.action.in_(COUNTED_ACTIONS))
-    )
-    return int(count or 0)
+    """How many decisions and guarded reads this actor had today (local day).
+
+    Read from the actor's daily counter (:mod:`policies.volume`), which the batch
+    decisions and the guarded read increment as they audit their work.
+    """
+    from policies import volume
+
+    return volume.today(session, actor.type, actor.id, now)[0]
 
 
 @dataclass

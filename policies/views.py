@@ -31,6 +31,7 @@ from governance.auth.actors import current_actor
 from governance.auth.permissions import Permission, requires
 from governance.db import get_session, utcnow
 from governance.errors import ApiError
+from policies import volume
 from policies.engine import ENGINE_ERROR, Decision, EmbeddedEngine, FieldDecision
 from policies.inputs import DECIDE_ACTION, Question, assemble, audit_details
 
@@ -154,7 +155,8 @@ class Decisions(MethodView):
             Question(q["subject"], q["purpose"], tuple(q["fields_"])) for q in body["questions"]
         ]
         session = get_session()
-        assembled = assemble(session, actor, questions, now=utcnow())
+        now = utcnow()
+        assembled = assemble(session, actor, questions, now=now)
         service = policies.service()
         decisions: list[Decision] = []
         for n, question in enumerate(questions):
@@ -165,6 +167,7 @@ class Decisions(MethodView):
                 )
             else:
                 decisions.append(service.decide(assembled.inputs[n]))
+        volume.add(session, actor.type, actor.id, now, requests=len(questions))
         audit.record_many(
             session, [_entry(q, d) for q, d in zip(questions, decisions, strict=True)]
         )

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 import audit
@@ -48,6 +48,7 @@ from governance.profiles.crypto import (
     revealing,
 )
 from governance.profiles.models import ExportSubject, ProfileExport, ProfileValue, SubjectKey
+from policies import volume
 from policies.engine import Decision
 from policies.inputs import (
     LOCAL_ZONE,
@@ -216,6 +217,7 @@ def read_profile(
     question = Question(subject_id, purpose, tuple(fields))
     assembled = assemble(session, actor, [question], now=now)
     service = policies.service()
+    volume.add(session, who[0], who[1], now, requests=1)  # every attempt counts
     if 0 in assembled.unknown_subjects:
         audit.record(
             session,
@@ -304,15 +306,7 @@ class CohortExport:
 
 def exported_today(session: Session, actor: Actor, now: dt.datetime) -> int:
     """How many subjects this actor's exports revealed today (local day)."""
-    start = now.astimezone(LOCAL_ZONE).replace(hour=0, minute=0, second=0, microsecond=0)
-    total = session.scalar(
-        select(func.coalesce(func.sum(ProfileExport.subjects), 0)).where(
-            ProfileExport.actor_type == actor.type,
-            ProfileExport.actor_id == actor.id,
-            ProfileExport.started_at >= start,
-        )
-    )
-    return int(total or 0)
+    return volume.today(session, actor.type, actor.id, now)[1]
 
 
 def export_cohort(
@@ -489,6 +483,7 @@ def _export_lines(
                     .where(ProfileExport.id == run.id)
                     .values(subjects=run.revealed + len(chosen))
                 )
+                volume.add(session, run.who[0], run.who[1], moment, records=len(chosen))
                 session.commit()
                 lines = _page_lines(session, crypto, chosen)
                 for subject, _ in chosen:

@@ -177,6 +177,7 @@ def assemble(
         if row.restricted_at is not None:
             restricted.add(row.id)
 
+    bands = volume_thresholds(actor.type)
     out = Assembled({}, set())
     for n, q in enumerate(questions):
         answer = answers[(q.subject, q.purpose)]
@@ -192,7 +193,9 @@ def assemble(
             restricted=q.subject in restricted,
             own=actor.type == "subject" and actor.id == q.subject,
             fields=[field_input(fields[name]) for name in q.fields],
-            context=request_context(local, min(volume + n + 1, VOLUME_CAP), bulk),
+            context=request_context(
+                local, policy_volume(min(volume + n + 1, VOLUME_CAP), bands), bulk
+            ),
         )
     return out
 
@@ -205,6 +208,44 @@ def _own_access_answer(session: Session, subject_id: str, brand: str | None) -> 
     if subject.erased_at is not None:
         return ledger.Answer(subject_id, False, "subject_erased")
     return ledger.Answer(subject_id, True, "legal_basis")
+
+
+def volume_thresholds(actor_type: str) -> tuple[float, ...] | None:
+    """Every volume threshold the loaded policy data holds for ``actor_type`` (sorted).
+
+    None when the engine's data is not at hand: the volume is then given as it is.
+    """
+    import policies
+
+    source = getattr(policies.service().engine, "source", None)
+    data = getattr(source, "data", None)
+    try:
+        access = data["governance"]["access"]  # type: ignore[index]
+        found = {
+            float(limit)
+            for table in ("volume", "bulk_volume")
+            for limit in (access.get(table, {}).get(actor_type) or {}).values()
+            if isinstance(limit, int | float) and not isinstance(limit, bool)
+        }
+    except (TypeError, KeyError, AttributeError):
+        return None
+    return tuple(sorted(found))
+
+
+def policy_volume(volume: int, thresholds: Sequence[float] | None) -> int:
+    """The volume as the policies are told it: the smallest threshold at or above it.
+
+    Every rule compares the volume with a threshold (above, or not), and ``volume > t``
+    holds exactly when this banded value is above ``t``: the decisions are the same, but
+    the inputs of the day's reads repeat, so the engine's result cache answers them. Above
+    every threshold, one more than the largest.
+    """
+    if thresholds is None:
+        return volume
+    for limit in thresholds:
+        if volume <= limit:
+            return int(limit)
+    return int(thresholds[-1]) + 1 if thresholds else volume
 
 
 def request_context(local: dt.datetime, volume: int, bulk: bool) -> dict[str, Any]:

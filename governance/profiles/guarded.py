@@ -59,8 +59,10 @@ from policies.inputs import (
     daily_volume,
     decision_input,
     field_input,
+    policy_volume,
     request_context,
     validate,
+    volume_thresholds,
 )
 
 __all__ = [
@@ -440,7 +442,9 @@ def _export_lines(
                 break
             after = page[-1].answer.subject
             who = actor_input(actor, moment)
-            context = request_context(local, run.volume, True)
+            context = request_context(
+                local, policy_volume(run.volume, volume_thresholds(actor.type)), True
+            )
             plans: dict[tuple[Any, ...], _Plan] = {}
             chosen: list[tuple[str, _Plan]] = []
             for member in page:

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from flask import current_app, has_app_context
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from consent import ledger
-from consent.catalog.models import CatalogField, Purpose
+from consent.catalog.models import CatalogField, CatalogVersion, Purpose
 from consent.models import ConsentState
 from consent.tiers import Tier
 from governance.auth.actors import Actor
@@ -109,13 +110,43 @@ class Assembled:
     unknown_subjects: set[int]  # question indexes whose subject the actor cannot see
 
 
+_CATALOG = "policies.catalog"
+
+
+def catalog(session: Session) -> tuple[dict[str, Purpose], dict[str, CatalogField]]:
+    """The catalog's purposes (the built-in access purpose too) and fields, by id.
+
+    Kept per app until another catalog version is loaded (one small query tells): every
+    decision needs them, and loading them was a millisecond of each guarded read. The
+    objects are detached from any session; treat them as read-only.
+    """
+    stamp = tuple(
+        session.execute(
+            select(func.count(CatalogVersion.version), func.max(CatalogVersion.loaded_at))
+        ).one()
+    )
+    cache: dict[str, Any] | None = (
+        current_app.extensions.setdefault(_CATALOG, {}) if has_app_context() else None
+    )
+    if cache is not None and cache.get("stamp") == stamp:
+        return dict(cache["purposes"]), dict(cache["fields"])
+    # Loaded by a session of their own on the same connection (and transaction), so the
+    # caller's session and its pending changes are left alone.
+    with Session(bind=session.connection(), expire_on_commit=False) as reader:
+        purposes = {p.id: p for p in reader.scalars(select(Purpose))}
+        fields = {f.name: f for f in reader.scalars(select(CatalogField))}
+        reader.expunge_all()
+    purposes[SUBJECT_ACCESS_PURPOSE] = subject_access_purpose()
+    if cache is not None:
+        cache.update(stamp=stamp, purposes=purposes, fields=fields)
+    return dict(purposes), dict(fields)
+
+
 def validate(
     session: Session, questions: Sequence[Question]
 ) -> tuple[dict[str, Purpose], dict[str, CatalogField]]:
     """The purposes and fields named, or a 422 naming what is not in the catalog."""
-    purposes = {p.id: p for p in session.scalars(select(Purpose))}
-    purposes[SUBJECT_ACCESS_PURPOSE] = subject_access_purpose()
-    fields = {f.name: f for f in session.scalars(select(CatalogField))}
+    purposes, fields = catalog(session)
     errors: dict[str, list[str]] = {}
     for n, q in enumerate(questions):
         if q.purpose not in purposes:

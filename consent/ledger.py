@@ -429,6 +429,14 @@ def sweep(session: Session, *, now: dt.datetime | None = None) -> dict[str, int]
 # -- checking --------------------------------------------------------------------------------
 
 
+class SubjectFacts(NamedTuple):
+    """What a consent check read of a subject beside its answer (for policy inputs)."""
+
+    birth_year: int | None
+    by_guardian: bool
+    restricted: bool
+
+
 class Answer(NamedTuple):
     """Whether a subject's consent is valid for a purpose at a tier, and why.
 
@@ -462,7 +470,7 @@ def as_utc(moment: dt.datetime) -> dt.datetime:
 #: Column positions in a row of the check query: the purpose's legal basis and newest
 #: material notice change, then the subject (null: no such subject) and its state.
 _BASIS, _MATERIAL, _ID, _BIRTH, _ERASED, _STATUS, _TIER, _NOTICE, _NOTICE_DATE = range(9)
-_GUARDIAN, _UNTIL, _CHANGED = range(9, 12)
+_GUARDIAN, _UNTIL, _CHANGED, _RESTRICTED = range(9, 13)
 _RANK = {tier.value: tier.rank for tier in Tier}
 
 
@@ -538,9 +546,11 @@ _CHECK_SQL = {
         "WHERE material_change AND effective_date <= %(today)s "
         "AND purposes::jsonb ? %(purpose)s) "
         "SELECT p.legal_basis, m.material, s.id, s.birth_year, s.erased_at, c.status, c.tier, "
-        "c.notice_version, c.notice_date, c.by_guardian, c.valid_until, c.changed_at "
+        "c.notice_version, c.notice_date, c.by_guardian, c.valid_until, c.changed_at, "
+        "s.restricted_at "
         "FROM p CROSS JOIN m LEFT JOIN (json_array_elements_text(%(ids)s::json) AS q(id) "
-        "CROSS JOIN LATERAL (SELECT s.id, s.birth_year, s.erased_at FROM subjects s "
+        "CROSS JOIN LATERAL (SELECT s.id, s.birth_year, s.erased_at, s.restricted_at "
+        "FROM subjects s "
         "WHERE s.id = q.id{brand} LIMIT 1) s "
         "LEFT JOIN consent_states c ON c.subject_id = s.id AND c.purpose = %(purpose)s) ON true"
     ),
@@ -550,7 +560,8 @@ _CHECK_SQL = {
         "WHERE material_change = 1 AND effective_date <= :today "
         "AND EXISTS (SELECT 1 FROM json_each(n.purposes) WHERE value = :purpose)) "
         "SELECT p.legal_basis, m.material, s.id, s.birth_year, s.erased_at, c.status, c.tier, "
-        "c.notice_version, c.notice_date, c.by_guardian, c.valid_until, c.changed_at "
+        "c.notice_version, c.notice_date, c.by_guardian, c.valid_until, c.changed_at, "
+        "s.restricted_at "
         "FROM p CROSS JOIN m LEFT JOIN subjects s "
         "ON s.id IN (SELECT value FROM json_each(:ids)){brand} "
         "LEFT JOIN consent_states c ON c.subject_id = s.id AND c.purpose = :purpose"
@@ -568,8 +579,12 @@ def check_many(
     *,
     now: dt.datetime | None = None,
     brand: str | None = None,
+    facts: dict[str, SubjectFacts] | None = None,
 ) -> list[Answer]:
     """Answer for each subject, in order, with one statement.
+
+    ``facts``, when given, is filled with what the same statement read of each subject
+    found (birth year, a guardian's consent, a restriction): the policy input needs them.
 
     ``brand`` is the asker's: subjects of other brands answer ``unknown_subject``, exactly
     as subjects that do not exist (None: the whole group).
@@ -604,6 +619,11 @@ def check_many(
         )
     catalog = found[0]
     rows = {row[_ID]: row for row in found if row[_ID] is not None}
+    if facts is not None:
+        for subject_id, row in rows.items():
+            facts[subject_id] = SubjectFacts(
+                row[_BIRTH], bool(row[_GUARDIAN]), row[_RESTRICTED] is not None
+            )
     if catalog[_BASIS] != "consent":
         # No consent to check, but the subject must still be one the asker may see.
         return [_other_basis_answer(subject, rows.get(subject)) for subject in subjects]

@@ -20,11 +20,9 @@ from sqlalchemy.orm import Session
 
 from consent import ledger
 from consent.catalog.models import CatalogField, CatalogVersion, Purpose
-from consent.models import ConsentState
 from consent.tiers import Tier
 from governance.auth.actors import Actor
 from governance.errors import ApiError
-from governance.profiles.models import Subject
 
 #: The action of a policy decision's audit entry (counted for the daily volume).
 DECIDE_ACTION = "policy.decide"
@@ -177,36 +175,26 @@ def assemble(
     by_purpose: dict[str, list[str]] = {}
     for q in questions:
         by_purpose.setdefault(q.purpose, []).append(q.subject)
+    # One consent check per purpose; it also reads each subject's birth year, guardian
+    # consent and restriction, which the inputs need.
     answers: dict[tuple[str, str], ledger.Answer] = {}
+    facts: dict[tuple[str, str], ledger.SubjectFacts] = {}
     for purpose, subjects in by_purpose.items():
         if purpose == SUBJECT_ACCESS_PURPOSE:  # no consent to check: the law grants it
             for subject in subjects:
-                answers[(subject, purpose)] = _own_access_answer(session, subject, actor.brand)
+                answer, known = _own_access_answer(session, subject, actor.brand)
+                answers[(subject, purpose)] = answer
+                if known is not None:
+                    facts[(subject, purpose)] = known
             continue
+        found: dict[str, ledger.SubjectFacts] = {}
         for answer in ledger.check_many(
-            session, subjects, purpose, Tier.BASIC, now=now, brand=actor.brand
+            session, subjects, purpose, Tier.BASIC, now=now, brand=actor.brand, facts=found
         ):
             answers[(answer.subject, purpose)] = answer
-    subject_ids = {q.subject for q in questions}
-    guardians = {
-        (row.subject_id, row.purpose): row.by_guardian
-        for row in session.execute(
-            select(ConsentState.subject_id, ConsentState.purpose, ConsentState.by_guardian).where(
-                ConsentState.subject_id.in_(sorted(subject_ids)),
-                ConsentState.purpose.in_(sorted(by_purpose)),
-            )
-        )
-    }
-    births: dict[str, int | None] = {}
-    restricted: set[str] = set()
-    for row in session.execute(
-        select(Subject.id, Subject.birth_year, Subject.restricted_at).where(
-            Subject.id.in_(sorted(subject_ids))
-        )
-    ):
-        births[row.id] = row.birth_year
-        if row.restricted_at is not None:
-            restricted.add(row.id)
+        for subject, known in found.items():
+            facts[(subject, purpose)] = known
+    nothing = ledger.SubjectFacts(None, False, False)
 
     bands = volume_thresholds(actor.type)
     out = Assembled({}, set())
@@ -219,9 +207,11 @@ def assemble(
             who,
             purposes[q.purpose],
             answer,
-            by_guardian=bool(guardians.get((q.subject, q.purpose), False)),
-            minor=ledger.is_minor(births.get(q.subject), local.date()),
-            restricted=q.subject in restricted,
+            by_guardian=facts.get((q.subject, q.purpose), nothing).by_guardian,
+            minor=ledger.is_minor(
+                facts.get((q.subject, q.purpose), nothing).birth_year, local.date()
+            ),
+            restricted=facts.get((q.subject, q.purpose), nothing).restricted,
             own=actor.type == "subject" and actor.id == q.subject,
             fields=[field_input(fields[name]) for name in q.fields],
             context=request_context(
@@ -231,14 +221,17 @@ def assemble(
     return out
 
 
-def _own_access_answer(session: Session, subject_id: str, brand: str | None) -> ledger.Answer:
-    """The answer for the built-in access purpose: the subject exists and is not erased."""
+def _own_access_answer(
+    session: Session, subject_id: str, brand: str | None
+) -> tuple[ledger.Answer, ledger.SubjectFacts | None]:
+    """The answer for the built-in access purpose (the subject exists, is not erased)."""
     subject = ledger.visible_subject(session, subject_id, brand)
     if subject is None:
-        return ledger.Answer(subject_id, False, "unknown_subject")
+        return ledger.Answer(subject_id, False, "unknown_subject"), None
+    facts = ledger.SubjectFacts(subject.birth_year, False, subject.restricted_at is not None)
     if subject.erased_at is not None:
-        return ledger.Answer(subject_id, False, "subject_erased")
-    return ledger.Answer(subject_id, True, "legal_basis")
+        return ledger.Answer(subject_id, False, "subject_erased"), facts
+    return ledger.Answer(subject_id, True, "legal_basis"), facts
 
 
 def volume_thresholds(actor_type: str) -> tuple[float, ...] | None:

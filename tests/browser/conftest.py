@@ -5,7 +5,7 @@
   served by a threaded WSGI server on a free port of 127.0.0.1 in this process; tests
   arrange data with ``live_server.run(work)`` (an app context of its own).
 - ``browser`` (one per session): Chromium from ``/usr/bin/chromium`` (Playwright never
-  downloads a browser here). Missing Chromium skips these tests, naming what to install
+  downloads a browser here). Missing Chromium fails these tests, naming what to install
   (``.ci/run`` and ``make test`` install it).
 - ``open_page(lang, width)``: a new browser context, so a new session, whose
   ``Accept-Language`` is the language's and whose viewport is ``width`` wide.
@@ -48,14 +48,14 @@ DEMO_SUBJECTS = 12
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run in the SQLite pass only (``make test`` runs the suite once per database)."""
+    """Run in the SQLite pass only: deselected (not skipped) in the PostgreSQL pass."""
     if not os.environ.get("GOVERNANCE_TEST_DATABASE_URL"):
         return
-    skip = pytest.mark.skip(reason="browser tests run in the SQLite pass of make test")
     here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(skip)
+    dropped = [item for item in items if here in Path(str(item.fspath)).parents]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
 
 
 @dataclass
@@ -82,8 +82,6 @@ def _free_socket() -> socket.socket:
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The app on a fresh, migrated database with demo data, served on 127.0.0.1."""
-    if os.environ.get("GOVERNANCE_TEST_DATABASE_URL"):
-        pytest.skip("browser tests run in the SQLite pass of make test")
     root = tmp_path_factory.mktemp("live")
     sock = _free_socket()
     port = sock.getsockname()[1]
@@ -122,7 +120,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 def browser() -> Iterator[Any]:
     """Debian's Chromium, headless, for the whole session."""
     if not (Path(CHROMIUM).exists() and shutil.which(CHROMIUM)):
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium fonts-noto-cjk")
+        # A failure, not a skip: a green run must have driven the browser.
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium fonts-noto-cjk")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -115,7 +115,7 @@ browser:
 	  { apt-get update -q && apt-get install -y -q --no-install-recommends chromium fonts-noto-cjk; }; \
 	else \
 	  echo "Chromium (/usr/bin/chromium) or the Noto CJK fonts were not found: install them" \
-	    "(Debian: apt-get install chromium fonts-noto-cjk); the browser tests are skipped" >&2; \
+	    "(Debian: apt-get install chromium fonts-noto-cjk); the browser tests will fail" >&2; \
 	fi
 
 # -- other ---------------------------------------------------------------------------------

@@ -246,9 +246,11 @@ def blinding_key(agreement: Agreement) -> bytes:
     return _keyring().unwrap(agreement.blinding_key_wrapped, _blinding_aad(agreement.id))
 
 
-def partner_actor(agreement: Agreement, today: dt.date) -> Actor:
-    """The partner as the policies see it in a run under ``agreement``."""
-    del today  # the policies compare the agreement's dates with the request's day
+def partner_actor(agreement: Agreement) -> Actor:
+    """The partner as the policies see it in a run under ``agreement``.
+
+    The policies compare the agreement's dates with the request's day themselves.
+    """
     return Actor(
         type="partner",
         id=agreement.partner_id,
@@ -379,7 +381,7 @@ def prepare_cohort(
     from governance.profiles.guarded import export_cohort
 
     out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    actor = partner_actor(agreement, utcnow().date())
+    actor = partner_actor(agreement)
     started = export_cohort(session, actor, agreement.purpose, list(agreement.fields))
     key = blinding_key(agreement)
     blinded: list[str] = []

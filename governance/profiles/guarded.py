@@ -41,7 +41,6 @@ from governance.db import utcnow
 from governance.errors import ApiError
 from governance.profiles import obligations as duties
 from governance.profiles.crypto import (
-    _REVEALING,
     ProfileCrypto,
     SubjectCipher,
     profile_crypto,
@@ -71,7 +70,6 @@ __all__ = [
     "CohortExport",
     "FieldRead",
     "ProfileRead",
-    "decryption_allowed",
     "export_cohort",
     "read_profile",
     "revealing",
@@ -93,11 +91,6 @@ EXPORT_DONE_ACTION = "profile.export.done"
 STEP_UP_REQUIRED = "step_up_required"
 #: The reason a field is withheld because the policy obliges something unknown here.
 UNKNOWN_OBLIGATION = "unknown_obligation"
-
-
-def decryption_allowed() -> bool:
-    """True inside :func:`revealing` (checked by every decryption)."""
-    return _REVEALING.get()
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,6 +131,20 @@ class LookupResultSchema(Schema):
     subjects = fields.List(fields.String())
 
 
+def _written(
+    db: Any, action: str, subject_id: str, clean: dict[str, Any], masked: list[str]
+) -> dict[str, Any]:
+    """Audit a write (field names only), commit, and answer what was written."""
+    audit.record(
+        db,
+        action=action,
+        subject=subject_id,
+        details={"fields": sorted(clean), "masked": sorted(masked)},
+    )
+    db.commit()
+    return {"subject": subject_id, "written": sorted(clean), "masked": sorted(masked)}
+
+
 @blp.route("")
 class Profiles(MethodView):
     """Create a customer's profile."""
@@ -146,14 +160,7 @@ class Profiles(MethodView):
         brand = brand_for_new(db, actor.brand, body["brand"])
         clean, masked = prepare_values(load_field_specs(db), body["values"])
         subject_id = create_subject(db, clean, brand=brand, validated=True)
-        audit.record(
-            db,
-            action="profile.create",
-            subject=subject_id,
-            details={"fields": sorted(clean), "masked": sorted(masked)},
-        )
-        db.commit()
-        return {"subject": subject_id, "written": sorted(clean), "masked": sorted(masked)}
+        return _written(db, "profile.create", subject_id, clean, masked)
 
 
 @blp.route("/<subject_id>")
@@ -171,14 +178,7 @@ class Profile(MethodView):
         ledger.require_subject(db, subject_id, current_actor().brand)
         clean, masked = prepare_values(load_field_specs(db), body["values"])
         put_values(db, subject_id, clean, validated=True)
-        audit.record(
-            db,
-            action="profile.write",
-            subject=subject_id,
-            details={"fields": sorted(clean), "masked": sorted(masked)},
-        )
-        db.commit()
-        return {"subject": subject_id, "written": sorted(clean), "masked": sorted(masked)}
+        return _written(db, "profile.write", subject_id, clean, masked)
 
 
 @blp.route("/<subject_id>/read")

@@ -315,3 +315,25 @@ def test_the_runs_command_lists_refusals_with_their_reasons(
     result = app.test_cli_runner().invoke(args=["federated", "runs"])
     assert result.exit_code == 0, result.output
     assert f"{draft['id']}  horizontal  refused  agreement_not_approved" in result.output
+
+
+def test_a_malformed_or_unauthorised_partner_registration_writes_nothing(
+    app: Flask, catalog: Any, as_dpo: Any, as_operator: Any
+) -> None:
+    from federated.governance.models import Partner
+
+    good = {"name": "Example Bank (fictional)", "contact": "fl@bank.example.com"}
+    for body in (
+        {**good, "supernode_public_key": "not a key"},
+        {**good, "supernode_public_key": _node_key()[0], "extra": 1},
+        {"name": "x" * 500, "contact": "c", "supernode_public_key": _node_key()[0]},
+    ):
+        resp = as_dpo.post("/api/v1/federated/partners", json=body)
+        assert resp.status_code == 422, resp.get_json()
+        assert "not a key" not in resp.get_data(as_text=True)
+    forbidden = as_operator("marketing").post(
+        "/api/v1/federated/partners", json={**good, "supernode_public_key": _node_key()[0]}
+    )
+    assert forbidden.status_code == 403
+    with app.app_context():
+        assert get_session().scalars(select(Partner)).all() == []

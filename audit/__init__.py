@@ -76,7 +76,8 @@ def public_keys(app: Flask | None = None) -> dict[str, Ed25519PublicKey]:
     return {signer.key_id: signer.key.public_key()}
 
 
-def _request_actor() -> tuple[str, str]:
+def request_actor() -> tuple[str, str]:
+    """(type, id) of the request's actor; ``system/cli`` in a command."""
     if has_request_context():
         from governance.auth.actors import current_actor
 
@@ -103,7 +104,7 @@ def record(
     The actor defaults to the request's actor (``system/cli`` in a command) and the
     request id to the request's. Periodic checkpoints are signed as configured.
     """
-    actor_type, actor_id = actor or _request_actor()
+    actor_type, actor_id = actor or request_actor()
     request_id = g.get("request_id") if has_request_context() else None
     appended = append(
         session,
@@ -130,7 +131,7 @@ def record_many(session: Any, entries: Sequence[Mapping[str, Any]]) -> list[Appe
     Each mapping takes :func:`record`'s keyword arguments but ``actor``: one lock and one
     head update for all of them.
     """
-    actor_type, actor_id = _request_actor()
+    actor_type, actor_id = request_actor()
     request_id = g.get("request_id") if has_request_context() else None
     drafts = [
         EntryDraft(actor_type=actor_type, actor_id=actor_id, request_id=request_id, **entry)

@@ -22,10 +22,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from audit import checkpoint as cpmod
-from audit import get_signer, log_origin, public_keys, record
-from audit.log import create_checkpoint, log_size, root_at
+from audit import get_signer, log_origin, public_keys
+from audit.log import create_checkpoint, format_time, log_size, root_at
+from audit.verifications import record_report
 from audit.verify import Report, verify_database
-from governance.db import get_engine, get_session
+from governance.db import get_engine, get_session, utcnow
 
 audit_group = AppGroup("audit", help="The audit trail: checkpoints and verification.")
 
@@ -114,6 +115,7 @@ def verify_command(
     )
     with progress:
         task = progress.add_task("verify", total=None)
+        started_at = format_time(utcnow())
         report = verify_database(
             engine,
             keys,
@@ -124,23 +126,7 @@ def verify_command(
         )
     if not no_record:
         session = get_session()
-        failure = report.failure
-        record(
-            session,
-            action="audit.verify",
-            decision="allow" if report.ok else "error",
-            reasons=[] if failure is None else [f"failed:{failure.check}"],
-            resource="audit_log",
-            details={
-                "ok": report.ok,
-                "entries_checked": report.entries_checked,
-                "tree_size": report.tree_size,
-                "checkpoints_checked": report.checkpoints_checked,
-                "since_checkpoint": report.since_checkpoint,
-                "first_bad_entry": None if failure is None else failure.entry,
-                "bad_checkpoint": None if failure is None else failure.checkpoint,
-            },
-        )
+        record_report(session, report, started_at)
         session.commit()
     if as_json:
         click.echo(json.dumps(report.to_json()))

@@ -24,6 +24,7 @@ from typing import cast
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Index,
     Integer,
@@ -96,6 +97,35 @@ class AuditCheckpoint(Base):
     key_id: Mapped[str] = mapped_column(String(16))
     body: Mapped[bytes] = mapped_column(LargeBinary)
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+
+
+class AuditVerification(Base):
+    """One verification run and its outcome, for the console and the self-check.
+
+    Each run is also an ``audit.verify`` entry in the log itself (its ``audit_seq``); this
+    table only makes "the last result" one indexed lookup instead of a scan for an action.
+    A failed run names the first thing that did not match (never a value: checks, entry
+    numbers and hashes only).
+    """
+
+    __tablename__ = "audit_verifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    started_at: Mapped[str] = mapped_column(String(TIME_FORMAT_LENGTH))
+    finished_at: Mapped[str] = mapped_column(String(TIME_FORMAT_LENGTH))
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    since_checkpoint: Mapped[int | None] = mapped_column(BigInteger)  # None: whole log
+    entries_checked: Mapped[int] = mapped_column(BigInteger)
+    checkpoints_checked: Mapped[int] = mapped_column(Integer)
+    tree_size: Mapped[int] = mapped_column(BigInteger)
+    root_hash: Mapped[str | None] = mapped_column(String(64))  # base64
+    failure_check: Mapped[str | None] = mapped_column(String(32))
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    failure_entry: Mapped[int | None] = mapped_column(BigInteger)
+    failure_checkpoint: Mapped[int | None] = mapped_column(BigInteger)
+    audit_seq: Mapped[int | None] = mapped_column(BigInteger)  # the run's own log entry
 
 
 #: The tables, typed for Core statements (the hot paths use Core, not the ORM).

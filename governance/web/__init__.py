@@ -20,5 +20,8 @@ def init_app(app: Flask) -> None:
         label=labels.label, labels_of=labels.labels_of, reader_text=labels.reader_text
     )
     app.jinja_env.filters["role_label"] = lambda role: labels.label("role", role)
+    app.jinja_env.globals.update(
+        console_nav=console.console_nav, verification_alert=console.verification_alert
+    )
     app.register_blueprint(console.bp)
     app.register_blueprint(portal.bp)

@@ -4,15 +4,25 @@ Sign-in is a password, then a TOTP code; an operator without one enrols at first
 
 The half-signed-in state (password checked, second factor not yet) lives in the session
 as ``pending_operator_id``; it is not an actor and grants nothing but the TOTP pages.
+
+Every console page extends ``console/_layout.html``: the navigation (:data:`NAV`, only
+the pages the operator's roles open, only pages that are registered) and an alert on
+every page while the last audit verification failed. Views that show sensitive details
+or export data carry :func:`fresh_totp`: without a TOTP code entered in the last
+:data:`STEP_UP_MINUTES`, they send the operator to the step-up page and back.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, TypeVar
 
 from flask import (
     Blueprint,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -21,9 +31,12 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from audit.models import AuditVerification
+from audit.verifications import latest_verification
 from consent.catalog.models import CatalogField, Purpose
 from governance.auth import ratelimit, services, signals
 from governance.auth.actors import current_actor
@@ -34,9 +47,82 @@ from governance.db import get_session, utcnow
 from governance.i18n import keep_language
 from governance.keys import Keyring
 from governance.profiles.crypto import profile_crypto
+from governance.web.common import safe_next
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 _PENDING_MINUTES = 5
+#: Sensitive details and exports need a TOTP code entered this recently.
+STEP_UP_MINUTES = 5
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """One console page in the navigation, shown to operators holding ``permission``."""
+
+    key: str
+    endpoint: str
+    text: Any  # a lazy translation
+    permission: Permission
+
+
+NAV: tuple[NavItem, ...] = (
+    NavItem("home", "console.home", _l("Overview"), Permission.CONSOLE_ACCESS),
+    NavItem("audit", "console_audit.entries", _l("Audit"), Permission.AUDIT_READ),
+    NavItem(
+        "verification", "console_audit.verification", _l("Verification"), Permission.AUDIT_READ
+    ),
+    NavItem("charts", "console_charts.charts", _l("Charts"), Permission.AUDIT_READ),
+    NavItem("selfcheck", "console_compliance.selfcheck", _l("Self-check"), Permission.AUDIT_READ),
+    NavItem(
+        "requests",
+        "console_compliance.requests",
+        _l("Requests"),
+        Permission.SUBJECT_REQUESTS_MANAGE,
+    ),
+    NavItem(
+        "agreements",
+        "console_compliance.agreements",
+        _l("Partner agreements"),
+        Permission.FEDERATED_MANAGE,
+    ),
+)
+
+
+def console_nav() -> list[NavItem]:
+    """The console pages the current operator may open."""
+    actor = current_actor()
+    return [
+        item
+        for item in NAV
+        if actor.can(item.permission) and item.endpoint in current_app.view_functions
+    ]
+
+
+def verification_alert() -> AuditVerification | None:
+    """The last verification run if it failed and the operator may read the audit."""
+    if not current_actor().can(Permission.AUDIT_READ):
+        return None
+    last = latest_verification(get_session())
+    return last if last is not None and not last.ok else None
+
+
+def fresh_totp(view: F) -> F:
+    """Send the operator to the step-up page unless a TOTP code was entered lately.
+
+    The step-up page returns to the page asked for (a GET); put it under
+    :func:`governance.auth.permissions.requires`, which decides who may ask at all.
+    """
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_actor().mfa_within(STEP_UP_MINUTES):
+            path = request.full_path[:-1] if request.full_path.endswith("?") else request.full_path
+            return redirect(url_for("console.step_up", next=path))
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _keyring() -> Keyring:
@@ -152,7 +238,7 @@ def step_up() -> Any:
         return render_template("console/totp.html", step_up=True), 401
     get_session().commit()
     session["mfa_at"] = int(utcnow().timestamp())
-    return redirect(request.args.get("next") or url_for("console.home"))
+    return redirect(safe_next(request.args.get("next"), url_for("console.home")))
 
 
 @bp.post("/logout")
@@ -177,6 +263,7 @@ def home() -> str:
     )
     return render_template(
         "console/home.html",
+        active="home",
         actor=actor,
         fields=list(db.scalars(select(CatalogField).order_by(CatalogField.name))),
         purposes=list(db.scalars(select(Purpose).order_by(Purpose.id))),

@@ -12,7 +12,15 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register the translations, the shared helpers, the console and the portal."""
     from governance import i18n
-    from governance.web import common, console, labels, portal
+    from governance.web import (
+        common,
+        console,
+        console_audit,
+        console_charts,
+        console_compliance,
+        labels,
+        portal,
+    )
 
     i18n.init_app(app)
     common.init_app(app)
@@ -24,4 +32,7 @@ def init_app(app: Flask) -> None:
         console_nav=console.console_nav, verification_alert=console.verification_alert
     )
     app.register_blueprint(console.bp)
+    app.register_blueprint(console_audit.bp)
+    app.register_blueprint(console_charts.bp)
+    app.register_blueprint(console_compliance.bp)
     app.register_blueprint(portal.bp)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "GOVERNANCE_"
@@ -232,6 +233,55 @@ class Settings(BaseSettings):
         le=90,
     )
 
+    # -- insights (the DPO console's charts)
+    insights_time_zone: str = _setting(
+        "Asia/Shanghai",
+        "insights",
+        "IANA time zone of the console charts' days and of their allowed hours (a read by "
+        "an operator outside them is flagged).",
+        min_length=1,
+    )
+    insights_allowed_hours_start: int = _setting(
+        8,
+        "insights",
+        "Console charts: first hour (0-23, in GOVERNANCE_INSIGHTS_TIME_ZONE) in which an "
+        "operator's reads are expected; earlier reads are flagged.",
+        ge=0,
+        le=23,
+    )
+    insights_allowed_hours_end: int = _setting(
+        20,
+        "insights",
+        "Console charts: the hour (1-24) at which allowed hours end; reads from then on are "
+        "flagged (20: reads at 20:00 or later). Below the start hour, the allowed hours run "
+        "past midnight.",
+        ge=1,
+        le=24,
+    )
+    insights_anomaly_factor: float = _setting(
+        3.0,
+        "insights",
+        "Console charts: an actor's reads on one day are flagged when they reach this many "
+        "times its baseline (the median of its previous days, at least the minimum).",
+        gt=1,
+        le=1000,
+    )
+    insights_baseline_days: int = _setting(
+        14,
+        "insights",
+        "Console charts: how many previous days (days without reads count as 0) make an "
+        "actor's baseline.",
+        ge=1,
+        le=366,
+    )
+    insights_min_baseline: float = _setting(
+        10.0,
+        "insights",
+        "Console charts: the smallest baseline (reads a day), so a new or quiet actor is "
+        "flagged only above factor x this.",
+        gt=0,
+    )
+
     # -- policy
     policy_engine: Literal["embedded", "opa"] = _setting(
         "embedded",
@@ -287,6 +337,23 @@ class Settings(BaseSettings):
     operator_session_minutes: int = _setting(
         480, "limits", "Lifetime of an operator's console session."
     )
+
+    @field_validator("insights_time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)"
+            ) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _allowed_hours_are_not_empty(self) -> Settings:
+        if self.insights_allowed_hours_start == self.insights_allowed_hours_end:
+            raise ValueError("insights_allowed_hours_start and _end must differ")
+        return self
 
     @model_validator(mode="after")
     def _kms_needs_an_adapter(self) -> Settings:

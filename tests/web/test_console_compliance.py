@@ -1,0 +1,249 @@
+"""The DPO console's self-check page and report, request queue and agreements list."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from typing import Any
+
+import orjson
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from audit.checkpoint import b64
+from audit.log import root_at
+from audit.models import ENTRIES
+from governance.compliance import CHECK_KEYS
+from governance.requests.models import SubjectRequest
+from tests.compliance import builders as b
+from tests.web.conftest import csrf_of
+
+PAGES = (
+    "/console/self-check",
+    "/console/self-check/report",
+    "/console/requests",
+    "/console/agreements",
+)
+
+
+def _statuses(page: str) -> dict[str, str]:
+    return dict(re.findall(r'data-check="([a-z_]+)" data-status="([a-z]+)"', page))
+
+
+def _report_entries(within: Any) -> list[dict[str, Any]]:
+    rows = within(
+        lambda s: (
+            s.execute(select(ENTRIES).where(ENTRIES.c.action == "compliance.report"))
+            .mappings()
+            .all()
+        )
+    )
+    return [dict(r) for r in rows]
+
+
+@pytest.mark.parametrize("role", ["analyst", "marketing", "customer_service"])
+def test_roles_without_the_permissions_get_403_on_every_page(
+    app: Flask, catalog: Any, as_operator: Any, role: str
+) -> None:
+    client = as_operator(role)
+    for path in PAGES:
+        assert client.get(path).status_code == 403, path
+
+
+def test_an_admin_sees_agreements_but_not_requests_or_the_self_check(
+    app: Flask, catalog: Any, as_operator: Any
+) -> None:
+    admin = as_operator("admin")
+    assert admin.get("/console/requests").status_code == 403
+    assert admin.get("/console/self-check").status_code == 403
+    assert admin.get("/console/self-check/report").status_code == 403
+    assert admin.get("/console/agreements").status_code == 200
+
+
+def test_the_self_check_page_lists_every_check_with_its_status(
+    app: Flask, catalog: Any, as_operator: Any, within: Any
+) -> None:
+    dpo = as_operator("dpo")
+    page = dpo.get("/console/self-check").get_data(as_text=True)
+    assert _statuses(page) == {key: "ok" for key in CHECK_KEYS} | {"verification": "attention"}
+    assert "/console/self-check/report" in page
+    assert 'aria-current="page"' in page
+    late = within(lambda s: b.subject_request(s, due_in_days=-4))
+    within(lambda s: b.verification(s, ok=False))
+    page = dpo.get("/console/self-check").get_data(as_text=True)
+    found = _statuses(page)
+    assert found["requests"] == "failing" and found["verification"] == "failing"
+    assert late in page
+    assert "Failing" in page  # said in words, not by colour only
+
+
+def test_the_report_downloads_as_a_standalone_document_and_is_audited(
+    app: Flask, catalog: Any, as_operator: Any, within: Any, make_operator: Any
+) -> None:
+    within(lambda s: b.subject_request(s, due_in_days=-4))
+    dpo = as_operator("dpo")
+    resp = dpo.get("/console/self-check/report")
+    assert resp.status_code == 200
+    assert resp.mimetype == "text/html"
+    disposition = resp.headers["Content-Disposition"]
+    assert re.fullmatch(r'attachment; filename="self-check-\d{8}T\d{6}Z\.html"', disposition)
+    body = resp.get_data(as_text=True)
+    assert set(_statuses(body)) == set(CHECK_KEYS)
+    assert _statuses(body)["requests"] == "failing"
+    # Standalone: inline CSS with a print style, nothing fetched from elsewhere.
+    assert "<style>" in body and "@media print" in body
+    assert "<link" not in body and "<script" not in body and "src=" not in body
+    entries = _report_entries(within)
+    assert len(entries) == 1
+    entry = entries[0]
+    assert entry["resource"] == "self_check" and entry["actor_type"] == "operator"
+    details = orjson.loads(entry["details"])
+    assert details["items"]["requests"] == {"status": "failing", "count": 1}
+    assert "dsr_" not in entry["details"]
+    # Who, when, and the audit head covering the report's own entry.
+    assert f"<code>{entry['actor_id']}</code>" in body
+    head = re.search(r"tree size (\d+), root <code>([A-Za-z0-9+/=]+)</code>", body)
+    assert head is not None and int(head.group(1)) == entry["seq"] + 1
+    root = within(lambda s: b64(root_at(s, int(head.group(1)))))
+    assert head.group(2) == root
+    assert f"seq {entry['seq']}" in body
+    inline = dpo.get("/console/self-check/report?inline=1")
+    assert inline.headers["Content-Disposition"].startswith("inline; ")
+    assert len(_report_entries(within)) == 2
+
+
+def test_the_report_needs_a_fresh_second_factor(
+    app: Flask, catalog: Any, as_operator: Any, within: Any
+) -> None:
+    dpo = as_operator("dpo")
+    with dpo.client.session_transaction() as sess:
+        sess["mfa_at"] = int(time.time()) - 3600
+    resp = dpo.get("/console/self-check/report?inline=1")
+    assert resp.status_code == 302
+    assert "/console/step-up" in resp.headers["Location"]
+    assert (
+        "self-check%2Freport" in resp.headers["Location"]
+        or "self-check/report" in resp.headers["Location"]
+    )
+    assert _report_entries(within) == []
+    assert dpo.get("/console/self-check").status_code == 200  # the page itself needs none
+
+
+def test_the_queue_lists_open_requests_oldest_due_first_and_flags_overdue(
+    app: Flask, catalog: Any, as_operator: Any, within: Any
+) -> None:
+    soon = within(lambda s: b.subject_request(s, due_in_days=2.5))
+    late = within(lambda s: b.subject_request(s, due_in_days=-3.5, status="in_progress"))
+    later = within(lambda s: b.subject_request(s, due_in_days=9.5))
+    latest = within(lambda s: b.subject_request(s, due_in_days=-10.5))
+    done = within(lambda s: b.subject_request(s, due_in_days=-20, status="completed"))
+    dpo = as_operator("dpo")
+    page = dpo.get("/console/requests").get_data(as_text=True)
+    order = re.findall(r'data-request="(dsr_[0-9a-f]+)"', page)
+    assert order == [latest, late, soon, later]
+    rows = dict(re.findall(r'data-request="(dsr_[0-9a-f]+)">(.*?)</tr>', page, re.S))
+    assert "OVERDUE by 10 days" in rows[latest] and "OVERDUE by 3 days" in rows[late]
+    assert "OVERDUE" not in rows[soon] and "2 days left" in rows[soon]
+    assert 'class="overdue"' in page.split(latest)[0].rsplit("<tr", 1)[1]
+    closed = dpo.get("/console/requests?status=completed").get_data(as_text=True)
+    assert re.findall(r'data-request="(dsr_[0-9a-f]+)"', closed) == [done]
+
+
+def test_requests_are_started_and_rejected_from_the_page_with_a_csrf_token(
+    app: Flask, catalog: Any, as_operator: Any, within: Any
+) -> None:
+    request_id = within(lambda s: b.subject_request(s, due_in_days=5))
+    dpo = as_operator("dpo")
+    page = dpo.client.get("/console/requests").get_data(as_text=True)
+    token = csrf_of(page)
+    refused = dpo.client.post(f"/console/requests/{request_id}/start", data={})
+    assert refused.status_code in (400, 403)
+    status = lambda: within(lambda s: s.get(SubjectRequest, request_id).status)  # noqa: E731
+    assert status() == "open"
+    resp = dpo.client.post(f"/console/requests/{request_id}/start", data={"csrf_token": token})
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    assert status() == "in_progress"
+    resp = dpo.client.post(
+        f"/console/requests/{request_id}/reject",
+        data={"csrf_token": token, "reason": "duplicate"},
+    )
+    assert resp.status_code == 302
+    assert status() == "rejected"
+    row = within(lambda s: s.get(SubjectRequest, request_id))
+    assert row.result == {"code": "duplicate"}
+    # A closed request cannot be moved on: the page says so and changes nothing.
+    again = dpo.client.post(
+        f"/console/requests/{request_id}/complete",
+        data={"csrf_token": token},
+        follow_redirects=True,
+    )
+    assert "was not changed" in again.get_data(as_text=True)
+    assert status() == "rejected"
+
+
+def test_an_erasure_is_not_completed_from_the_page(
+    app: Flask, catalog: Any, as_operator: Any, within: Any
+) -> None:
+    request_id = within(lambda s: b.subject_request(s, due_in_days=5, kind="erasure"))
+    dpo = as_operator("dpo")
+    page = dpo.client.get("/console/requests").get_data(as_text=True)
+    assert f"/console/requests/{request_id}/complete" not in page
+    resp = dpo.client.post(
+        f"/console/requests/{request_id}/complete", data={"csrf_token": csrf_of(page)}
+    )
+    assert resp.status_code == 302
+    assert within(lambda s: s.get(SubjectRequest, request_id).status) == "open"
+
+
+def test_agreements_show_their_status_and_flag_expired_ones(
+    app: Flask, catalog: Any, as_operator: Any, within: Any
+) -> None:
+    today = b.today()
+    partner = within(b.partner)
+    lonely = within(lambda s: b.partner(s, "Example Insurance (fictional)"))
+    past, future = today - dt.timedelta(days=60), today + dt.timedelta(days=60)
+    made = {
+        "active": within(lambda s: b.agreement(s, partner, valid_from=past, valid_until=future)),
+        "expired": within(
+            lambda s: b.agreement(
+                s, partner, valid_from=past, valid_until=today - dt.timedelta(days=1)
+            )
+        ),
+        "draft": within(
+            lambda s: b.agreement(s, partner, valid_from=past, valid_until=future, status="draft")
+        ),
+        "revoked": within(
+            lambda s: b.agreement(s, partner, valid_from=past, valid_until=future, status="revoked")
+        ),
+        "upcoming": within(
+            lambda s: b.agreement(
+                s, partner, valid_from=today + dt.timedelta(days=5), valid_until=future
+            )
+        ),
+    }
+    dpo = as_operator("dpo")
+    page = dpo.get("/console/agreements").get_data(as_text=True)
+    shown = dict(re.findall(r'data-agreement="(agr_[0-9a-f]+)" data-status="([a-z]+)"', page))
+    assert shown == {agreement_id: status for status, agreement_id in made.items()}
+    expired_row = page.split(f'data-agreement="{made["expired"]}"')[1].split("</tr>")[0]
+    assert "⚠" in expired_row and "expired" in expired_row
+    assert lonely in page and "No agreement yet." in page
+    assert "joint_modelling_partner_bank" in page
+
+
+def test_a_brand_operator_sees_only_their_brands_partners(
+    app: Flask, catalog: Any, as_operator: Any, within: Any
+) -> None:
+    from governance.brands import Brand
+
+    def other_brand(s: Any) -> None:
+        s.add(Brand(id="teahouse", name="Example Teahouse (fictional)"))
+        s.commit()
+
+    within(other_brand)
+    partner = within(b.partner)
+    dpo = as_operator("dpo", brand="teahouse")
+    page = dpo.get("/console/agreements").get_data(as_text=True)
+    assert partner not in page and "No partners yet." in page

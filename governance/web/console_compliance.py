@@ -12,15 +12,20 @@
 - ``/console/agreements`` (federated:manage): partners of the operator's brand and their
   agreements with a status (draft, not yet valid, active, expired, revoked).
 
+The blueprint also carries ``governance compliance selfcheck [--json]``, the same
+checks for a terminal or a monitoring job (exit status 1 while any check is failing).
+
 Views parse, call services and render; the rules live in the services.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from typing import Any
 
+import click
 from flask import (
     Blueprint,
     Response,
@@ -53,7 +58,7 @@ from governance.web.console import fresh_totp
 from governance.web.labels import label
 from policies.inputs import LOCAL_ZONE
 
-bp = Blueprint("console_compliance", __name__, url_prefix="/console")
+bp = Blueprint("console_compliance", __name__, url_prefix="/console", cli_group="compliance")
 
 #: Requests per page of the queue.
 QUEUE_PAGE = 50
@@ -398,3 +403,21 @@ def agreements() -> str:
         more=len(found) > AGREEMENTS_LIMIT,
         status_text=AGREEMENT_STATUS_TEXT,
     )
+
+
+# -- the command ---------------------------------------------------------------------------
+
+
+@bp.cli.command("selfcheck")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
+def selfcheck_command(as_json: bool) -> None:
+    """Run the compliance self-check; exit status 1 while any check is failing."""
+    check = _selfcheck()
+    if as_json:
+        click.echo(json.dumps(check.to_json(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"self-check {check.generated_at.isoformat()}: {check.status}")
+        for item in check.items:
+            click.echo(f"  {item.key:<14} {item.status:<10} {item.count}")
+    if check.status == "failing":
+        raise SystemExit(1)

@@ -247,3 +247,20 @@ def test_a_brand_operator_sees_only_their_brands_partners(
     dpo = as_operator("dpo", brand="teahouse")
     page = dpo.get("/console/agreements").get_data(as_text=True)
     assert partner not in page and "No partners yet." in page
+
+
+def test_the_command_prints_the_checks_and_fails_while_one_is_failing(
+    app: Flask, catalog: Any, within: Any
+) -> None:
+    runner = app.test_cli_runner()
+    within(lambda s: b.verification(s, ok=True))
+    result = runner.invoke(args=["compliance", "selfcheck"])
+    assert result.exit_code == 0, result.output
+    assert "self-check" in result.output and "requests" in result.output
+    late = within(lambda s: b.subject_request(s, due_in_days=-2))
+    result = runner.invoke(args=["compliance", "selfcheck", "--json"])
+    assert result.exit_code == 1
+    found = orjson.loads(result.output)
+    assert found["status"] == "failing"
+    requests = next(i for i in found["items"] if i["key"] == "requests")
+    assert requests["count"] == 1 and requests["rows"][0]["request"] == late

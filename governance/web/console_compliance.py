@@ -121,9 +121,16 @@ WHERE: dict[str, Any] = {
     "catalog": _l("The catalog file; governance catalog load."),
     "retention": _l("Profile API; the data owners of each field."),
     "requests": _l("Requests page; /api/v1/requests."),
-    "dead_letters": _l("Webhooks API: /api/v1/webhooks (retry or discard)."),
+    "dead_letters": _l("Webhooks API: /api/v1/consent/webhooks/dead-letters (retry or discard)."),
     "keys": _l("governance keys rotate-kek; governance consent rotate-receipt-key."),
     "verification": _l("Verification page; governance audit verify."),
+}
+#: The console page where a check is acted on, and the permission it needs.
+LINKS: dict[str, tuple[str, Permission]] = {
+    "denials": ("console_audit.entries", Permission.AUDIT_READ),
+    "agreements": ("console_compliance.agreements", Permission.FEDERATED_MANAGE),
+    "requests": ("console_compliance.requests", Permission.SUBJECT_REQUESTS_MANAGE),
+    "verification": ("console_audit.verification", Permission.AUDIT_READ),
 }
 STATUS_TEXT: dict[str, Any] = {
     "ok": _l("OK"),
@@ -186,7 +193,19 @@ def _cell(column: str, value: Any) -> str:
         return _(", ").join(str(STATES.get(v, v)) for v in value)
     if column == "state":
         return str(STATES.get(value, value))
+    if column == "status":
+        return f"{label('request_status', value)} ({value})"
+    if column == "kind":
+        return f"{label('request_kind', value)} ({value})"
     return str(value)
+
+
+def _link(key: str) -> str | None:
+    """The console page to act on check ``key``, if there is one the operator may open."""
+    endpoint, permission = LINKS.get(key, ("", Permission.AUDIT_READ))
+    if endpoint not in current_app.view_functions or not current_actor().can(permission):
+        return None
+    return url_for(endpoint)
 
 
 def present(item: CheckItem) -> dict[str, Any]:
@@ -203,6 +222,7 @@ def present(item: CheckItem) -> dict[str, Any]:
         "headers": [COLUMNS.get(c, c) for c in columns],
         "rows": [[_cell(c, row.get(c)) for c in columns] for row in item.rows],
         "more": item.more,
+        "link": _link(item.key),
     }
 
 

@@ -278,7 +278,7 @@ class Settings(BaseSettings):
         10.0,
         "insights",
         "Console charts: the smallest baseline (reads a day), so a new or quiet actor is "
-        "flagged only above factor x this.",
+        "flagged only from factor x this on.",
         gt=0,
     )
 

@@ -598,6 +598,26 @@ def _stream(filters: query.EntryFilter, within: query.SeqRange, fmt: str) -> Ite
         session.rollback()
 
 
+def export_response(filters: query.EntryFilter, fmt: str) -> Response:
+    """A streamed download of every entry matching ``filters``, newest first.
+
+    ``fmt`` is ``csv`` or ``jsonl``. The time range is resolved here, before the response
+    starts, so that a failure is still an error answer; the rows are read while the
+    client downloads them (:func:`_stream`). The API's export and the DPO console's both
+    answer with this; a caller that records the export commits before returning it.
+    """
+    within = query.seq_range(get_session(), filters.since, filters.until)
+    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+    return current_app.response_class(
+        stream_with_context(_stream(filters, within, fmt)),
+        mimetype=CSV if fmt == "csv" else JSONL,
+        headers={
+            "Content-Disposition": f'attachment; filename="audit-entries-{stamp}.{fmt}"',
+            "X-Accel-Buffering": "no",  # let a proxy pass batches on as they come
+        },
+    )
+
+
 @blp.route("/export")
 class Export(MethodView):
     """Entries as a file."""
@@ -620,19 +640,7 @@ class Export(MethodView):
     @blp.alt_response(403, response="FORBIDDEN")
     def get(self, args: dict[str, Any]) -> Response:
         """Every entry matching the filters, newest first, streamed as JSON Lines or CSV."""
-        filters = query.EntryFilter.from_mapping(args)
-        # Resolved before the response starts, so that a failure is still a problem answer.
-        within = query.seq_range(get_session(), filters.since, filters.until)
-        fmt = args["format"]
-        stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
-        return current_app.response_class(
-            stream_with_context(_stream(filters, within, fmt)),
-            mimetype=CSV if fmt == "csv" else JSONL,
-            headers={
-                "Content-Disposition": f'attachment; filename="audit-entries-{stamp}.{fmt}"',
-                "X-Accel-Buffering": "no",  # let a proxy pass batches on as they come
-            },
-        )
+        return export_response(query.EntryFilter.from_mapping(args), args["format"])
 
 
 # -- the public key --------------------------------------------------------------------------

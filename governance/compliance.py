@@ -9,12 +9,14 @@ saved. The checks:
 - ``denials``: processing refused by the policy (no valid consent, no permission...) in
   the window, per reason (:func:`audit.stats.denials_by_reason`);
 - ``reconsent``: grants given before a later material notice change for their purpose,
-  and grants already marked ``reconsent_required``, per purpose;
+  and grants already marked ``reconsent_required``, per purpose (only the states of the
+  purposes a material change names are read);
 - ``agreements``: approved partner agreements past ``valid_until`` (failing) or ending
   within :attr:`SelfCheckConfig.expiring_days` (attention);
 - ``catalog``: catalog fields without a known classification or a positive retention;
 - ``retention``: profile values not updated for longer than their field's retention, per
-  field (counts only; one grouped query over ``profile_values``);
+  field (counts only; one grouped query, which reads all of ``profile_values``: the table
+  has no index on ``(field, updated_at)`` yet, so at scale this check is the slow one);
 - ``requests``: data-subject requests still open or in progress after their due date;
 - ``dead_letters``: consent-change webhooks that failed every attempt, per subscription;
 - ``keys``: age of each key file (time since it was last written) against a maximum;
@@ -41,7 +43,7 @@ from sqlalchemy.orm import Session
 from audit.log import format_time, parse_time
 from audit.stats import denials_by_reason
 from audit.verifications import latest_verification
-from consent.catalog.models import CatalogField
+from consent.catalog.models import CatalogField, Purpose
 from consent.catalog.schema import CLASSIFICATIONS
 from consent.ledger import as_utc, latest_material_change
 from consent.models import ConsentState
@@ -207,21 +209,29 @@ def _denials(session: Session, since: dt.datetime, until: dt.datetime, limit: in
 
 
 def _reconsent(session: Session, now: dt.datetime, limit: int) -> CheckItem:
-    s = ConsentState
-    purposes = list(session.scalars(select(s.purpose).distinct()))
-    changes = latest_material_change(session, purposes, now.date())
-    stale = [
-        and_(s.purpose == purpose, or_(s.notice_date.is_(None), s.notice_date < changed))
-        for purpose, changed in changes.items()
-    ]
-    pending = s.status == "reconsent_required"
-    if stale:
-        pending = or_(pending, and_(s.status == "granted", or_(*stale)))
-    query = select(s.purpose, func.count()).where(pending).group_by(s.purpose).order_by(s.purpose)
-    rows: list[dict[str, Any]] = [
-        {"purpose": purpose, "count": int(n), "changed": changes.get(purpose)}
-        for purpose, n in session.execute(query)
-    ]
+    # Only purposes a material change names can need re-consent (the sweep marks no
+    # other), so the count reads those purposes' states through their index.
+    changes = latest_material_change(session, session.scalars(select(Purpose.id)), now.date())
+    rows: list[dict[str, Any]] = []
+    if changes:
+        s = ConsentState
+        stale = [
+            and_(s.purpose == purpose, or_(s.notice_date.is_(None), s.notice_date < changed))
+            for purpose, changed in changes.items()
+        ]
+        query = (
+            select(s.purpose, func.count())
+            .where(
+                s.purpose.in_(list(changes)),
+                or_(s.status == "reconsent_required", and_(s.status == "granted", or_(*stale))),
+            )
+            .group_by(s.purpose)
+            .order_by(s.purpose)
+        )
+        rows = [
+            {"purpose": purpose, "count": int(n), "changed": changes.get(purpose)}
+            for purpose, n in session.execute(query)
+        ]
     total = sum(int(r["count"]) for r in rows)
     return _item("reconsent", "attention" if total else "ok", total, rows, limit)
 

@@ -264,3 +264,26 @@ def test_the_command_prints_the_checks_and_fails_while_one_is_failing(
     assert found["status"] == "failing"
     requests = next(i for i in found["items"] if i["key"] == "requests")
     assert requests["count"] == 1 and requests["rows"][0]["request"] == late
+
+
+def test_the_page_and_report_never_show_a_profile_value(
+    app: Flask, catalog: Any, as_operator: Any, within: Any
+) -> None:
+    from tests.web.helpers import PROFILE, decide, new_customer
+
+    customer = within(new_customer)
+    within(lambda s: b.age_value(s, customer, "browse_history", 400))
+    within(lambda s: b.age_value(s, customer, "mobile", 2000))
+    within(lambda s: decide(s, customer, "marketing_push"))
+    within(lambda s: b.subject_request(s, due_in_days=-1, subject=customer))
+    dpo = as_operator("dpo")
+    page = dpo.get("/console/self-check").get_data(as_text=True)
+    report = dpo.get("/console/self-check/report").get_data(as_text=True)
+    for body in (page, report):
+        assert _statuses(body)["retention"] == "failing"
+        for value in (PROFILE["mobile"], PROFILE["email"], PROFILE["nickname"], "tea-set-01"):
+            assert str(value) not in body
+    # The page links each check to where it is acted on; the report links nowhere.
+    section = page.split('data-check="requests"')[1].split("</section>")[0]
+    assert 'href="/console/requests"' in section
+    assert "href=" not in report

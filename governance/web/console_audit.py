@@ -424,8 +424,8 @@ def run_verification() -> WerkzeugResponse | tuple[str, int]:
     if run.ok:
         flash(
             _(
-                "The audit log verified: %(entries)s entries and %(checkpoints)s checkpoints "
-                "checked, nothing changed.",
+                "The audit log verified: nothing was changed (entries checked: %(entries)s, "
+                "checkpoints checked: %(checkpoints)s).",
                 entries=run.entries_checked,
                 checkpoints=run.checkpoints_checked,
             ),

@@ -287,3 +287,22 @@ def test_the_page_and_report_never_show_a_profile_value(
     section = page.split('data-check="requests"')[1].split("</section>")[0]
     assert 'href="/console/requests"' in section
     assert "href=" not in report
+
+
+def test_the_queue_pages_by_keyset_and_refuses_a_made_up_cursor(
+    app: Flask, catalog: Any, as_operator: Any, within: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from governance.web import console_compliance
+
+    monkeypatch.setattr(console_compliance, "QUEUE_PAGE", 2)
+    made = [within(lambda s, d=d: b.subject_request(s, due_in_days=d)) for d in (1, 2, 3)]
+    dpo = as_operator("dpo")
+    first = dpo.get("/console/requests").get_data(as_text=True)
+    assert re.findall(r'data-request="(dsr_[0-9a-f]+)"', first) == made[:2]
+    link = re.search(r'rel="next" href="([^"]+)"', first)
+    assert link is not None
+    second = dpo.get(link.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert re.findall(r'data-request="(dsr_[0-9a-f]+)"', second) == made[2:]
+    assert 'rel="next"' not in second
+    resp = dpo.get("/console/requests?after=not-a-cursor")
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/console/requests")

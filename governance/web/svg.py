@@ -14,14 +14,21 @@ escaped here, so callers pass plain strings (translated already).
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-__all__ = ["COLOURS", "Series", "bar_chart", "line_chart", "nice_max", "stacked_bar_chart"]
+__all__ = [
+    "COLOURS",
+    "Series",
+    "bar_chart",
+    "line_chart",
+    "nice_max",
+    "stacked_bar_chart",
+    "tick_positions",
+]
 
 #: Series colours, each with at least 3:1 contrast against white.
 COLOURS = ("#0b5394", "#a61b1b", "#7a4d00", "#1b6b2f", "#5b2a86", "#00606b", "#4f5661", "#8a1c5a")
@@ -43,14 +50,26 @@ class Series:
 
 
 def nice_max(value: float) -> float:
-    """The smallest 1, 2 or 5 times a power of ten at or above ``value`` (1 for 0)."""
-    if value <= 0:
-        return 1
-    power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 5, 10):
-        if step * power >= value:
-            return float(step * power)
-    return float(10 * power)  # pragma: no cover - the loop always returns
+    """The top of a four-step axis over counts up to ``value``: 4 x a round whole step.
+
+    The step is 1, 2 or 5 (and 2.5 from 10 on) times a power of ten, so every tick is a
+    whole number; 4 for 0.
+    """
+    wanted = max(value, 0) / 4
+    power = 1
+    while True:
+        steps = (1, 2, 2.5, 5) if power >= 10 else (1, 2, 5)
+        for step in steps:
+            if step * power >= wanted:
+                return float(4 * step * power)
+        power *= 10
+
+
+def tick_positions(count: int, most: int = 8) -> list[int]:
+    """At most ``most`` indices of ``count`` points, evenly spread, first and last included."""
+    if count <= most:
+        return list(range(count))
+    return sorted({round(k * (count - 1) / (most - 1)) for k in range(most)})
 
 
 def _num(value: float) -> str:
@@ -243,10 +262,8 @@ def line_chart(
             f'stroke="{_GRID}"/><text x="{_num(left - 6)}" y="{_num(y + 4)}" '
             f'text-anchor="end" fill="{_TEXT}">{_count(value)}</text>'
         )
-    step = max(1, math.ceil(len(points) / 8))
-    for i, text in enumerate(points):
-        if i % step and i != len(points) - 1:
-            continue
+    for i in tick_positions(len(points)):
+        text = points[i]
         out.append(
             f'<text x="{_num(x_of(i))}" y="{_num(top + plot + 18)}" text-anchor="middle" '
             f'fill="{_TEXT}">{escape(text)}</text>'

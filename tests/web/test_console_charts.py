@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from audit.log import EntryDraft, append_many
 from governance.db import utcnow
+from governance.web import svg
 from tests.web.helpers import decide, new_customer
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -178,6 +179,16 @@ def test_days_from_1_to_366_are_accepted(as_operator: Any, days: str) -> None:
     assert f'value="{days.strip()}"' in resp.get_data(as_text=True)
 
 
+def test_a_long_windows_tables_are_folded_and_a_short_ones_open(as_operator: Any) -> None:
+    client = as_operator("dpo")
+    short = client.get("/console/charts?days=31", headers=EN).get_data(as_text=True)
+    long = client.get("/console/charts?days=32", headers=EN).get_data(as_text=True)
+    # The reads table has a row a day; the decisions and denials tables are short.
+    assert short.count('<details class="chart-data" open>') == 3
+    assert long.count('<details class="chart-data" open>') == 2
+    assert "(32 rows)</summary>" in long
+
+
 @pytest.mark.parametrize(
     "query", ["days=0", "days=367", "days=-3", "days=abc", "days=3.5", "days=1e3", "days=1&days=2"]
 )
@@ -192,3 +203,42 @@ def test_other_days_get_400_with_a_message(as_operator: Any, query: str) -> None
 @pytest.mark.parametrize("role", ["analyst", "marketing", "customer_service", "admin"])
 def test_other_roles_get_403(as_operator: Any, role: str) -> None:
     assert as_operator(role).get("/console/charts").status_code == 403
+
+
+# -- the SVG charts themselves -----------------------------------------------------------------
+
+
+def test_a_chart_is_a_labelled_image_with_every_text_escaped() -> None:
+    chart = str(
+        svg.stacked_bar_chart(
+            "demo",
+            "Reads <by> day",
+            'Bars & "things"',
+            ["<script>alert(1)</script>"],
+            [svg.Series("Allowed", [3]), svg.Series("Refused", [1])],
+        )
+    )
+    assert chart.startswith('<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="demo" ')
+    assert 'role="img" aria-labelledby="demo-title demo-desc"' in chart
+    assert '<title id="demo-title">Reads &lt;by&gt; day</title>' in chart
+    assert "<script" not in chart and "&lt;script&gt;" in chart
+    # Not colour alone: the second series is hatched and named in the legend.
+    assert 'fill="url(#demo-p1)"' in chart and ">Refused</text>" in chart
+    assert ">4</text>" in chart  # the bar's total, written at its end
+
+
+def test_a_chart_id_must_be_a_plain_name() -> None:
+    with pytest.raises(ValueError, match="chart id"):
+        svg.bar_chart('x" onload="alert(1)', "t", "d", ["a"], [1])
+
+
+@pytest.mark.parametrize(
+    ("top", "axis"), [(0, 4), (1, 4), (4, 4), (5, 8), (83, 100), (101, 200), (1571, 2000)]
+)
+def test_the_axis_ends_at_four_whole_steps(top: int, axis: int) -> None:
+    assert svg.nice_max(top) == axis
+
+
+def test_axis_labels_are_spread_evenly_with_both_ends() -> None:
+    assert svg.tick_positions(5) == [0, 1, 2, 3, 4]
+    assert svg.tick_positions(30) == [0, 4, 8, 12, 17, 21, 25, 29]

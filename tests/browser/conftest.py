@@ -7,8 +7,9 @@
 - ``browser`` (one per session): Chromium from ``/usr/bin/chromium`` (Playwright never
   downloads a browser here). Missing Chromium fails these tests, naming what to install
   (``.ci/run`` and ``make test`` install it).
-- ``open_page(lang, width)``: a new browser context, so a new session, whose
-  ``Accept-Language`` is the language's and whose viewport is ``width`` wide.
+- ``open_page(lang, width, storage_state=None)``: a new browser context, so a new
+  session (or the one saved in ``storage_state``), whose ``Accept-Language`` is the
+  language's and whose viewport is ``width`` wide.
 - ``shoot(page, name)``: a full-page screenshot under ``test-artifacts/screenshots/``
   (git-ignored; ``GOVERNANCE_TEST_ARTIFACTS`` moves it).
 
@@ -137,12 +138,13 @@ def open_page(browser: Any, live_server: LiveServer) -> Iterator[Callable[..., A
     """Return ``open(lang="zh", width="phone")``: a page in a fresh browser context."""
     contexts: list[Any] = []
 
-    def open_(lang: str = "zh", width: str = "phone") -> Any:
+    def open_(lang: str = "zh", width: str = "phone", storage_state: Any = None) -> Any:
         context = browser.new_context(
             base_url=live_server.url,
             locale=LOCALES[lang],
             viewport={"width": WIDTHS[width], "height": 800},
             accept_downloads=True,
+            storage_state=storage_state,
         )
         context.set_default_timeout(10_000)
         contexts.append(context)

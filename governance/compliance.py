@@ -108,7 +108,7 @@ class SelfCheckConfig:
 
     @classmethod
     def from_app(cls, app: Flask) -> SelfCheckConfig:
-        """The configuration of ``app`` (``COMPLIANCE_*`` settings override the defaults)."""
+        """The configuration of ``app`` (the ``GOVERNANCE_COMPLIANCE_*`` settings)."""
         config = app.config
         paths = config.get("KEY_PATHS")
         files: dict[str, Path] = {}
@@ -120,9 +120,9 @@ class SelfCheckConfig:
             elif path is not None:
                 files[name] = Path(path)
         return cls(
-            window_days=int(config.get("COMPLIANCE_WINDOW_DAYS", 30)),
-            expiring_days=int(config.get("COMPLIANCE_EXPIRING_DAYS", 30)),
-            key_max_age_days=int(config.get("COMPLIANCE_KEY_MAX_AGE_DAYS", 365)),
+            window_days=int(config["COMPLIANCE_WINDOW_DAYS"]),
+            expiring_days=int(config["COMPLIANCE_EXPIRING_DAYS"]),
+            key_max_age_days=int(config["COMPLIANCE_KEY_MAX_AGE_DAYS"]),
             key_files=files,
             keys_elsewhere=tuple(elsewhere),
         )

@@ -282,6 +282,32 @@ class Settings(BaseSettings):
         gt=0,
     )
 
+    # -- compliance self-check (the DPO console)
+    compliance_window_days: int = _setting(
+        30,
+        "compliance",
+        "Compliance self-check: the refused processing it lists is that of the last this "
+        "many days; a verification older than this needs attention.",
+        ge=1,
+        le=366,
+    )
+    compliance_expiring_days: int = _setting(
+        30,
+        "compliance",
+        "Compliance self-check: a partner agreement ending within this many days needs "
+        "attention (one already past its end is failing).",
+        ge=0,
+        le=366,
+    )
+    compliance_key_max_age_days: int = _setting(
+        365,
+        "compliance",
+        "Compliance self-check: a key file not rewritten for longer than this many days "
+        "needs rotating (docs/keys.md).",
+        ge=1,
+        le=3650,
+    )
+
     # -- policy
     policy_engine: Literal["embedded", "opa"] = _setting(
         "embedded",

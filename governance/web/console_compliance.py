@@ -20,7 +20,9 @@ Views parse, call services and render; the rules live in the services.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -245,6 +247,15 @@ def selfcheck() -> str:
     return render_template("console/selfcheck.html", active="selfcheck", **_context(_selfcheck()))
 
 
+def _report_policy(css: str) -> str:
+    """A Content-Security-Policy for the report: its own inline style, nothing else."""
+    digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode("ascii")
+    return (
+        f"default-src 'none'; style-src 'sha256-{digest}'; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'none'"
+    )
+
+
 @bp.get("/self-check/report")
 @requires(Permission.AUDIT_READ)
 @fresh_totp
@@ -259,8 +270,10 @@ def report() -> Response:
     size = log_size(session)
     head = {"tree_size": size, "root": b64(root_at(session, size)), "seq": appended.seq}
     operator = session.get(Operator, int(actor.id)) if actor.type == "operator" else None
+    css = render_template("console/selfcheck_report.css")
     body = render_template(
         "console/selfcheck_report.html",
+        report_css=css,
         head=head,
         operator_id=actor.id,
         username=operator.username if operator is not None else actor.display_name,
@@ -276,6 +289,7 @@ def report() -> Response:
         headers={
             "Content-Disposition": f'{disposition}; filename="self-check-{stamp}.html"',
             "Cache-Control": "no-store",
+            "Content-Security-Policy": _report_policy(css),
         },
     )
 

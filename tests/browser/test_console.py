@@ -134,6 +134,8 @@ def test_dpo_signs_in_filters_the_audit_exports_csv_and_opens_the_self_check_rep
     report = opened.value
     report.wait_for_load_state()
     assert "/console/self-check/report" in report.url
+    # Its inline style applies: the page's own policy allows exactly that style.
+    assert report.evaluate("getComputedStyle(document.body).maxWidth") != "none"
     text = report.locator("body").inner_text()
     assert "wen.dpo" in text
     for heading in ("Last audit verification", "Overdue data-subject requests"):

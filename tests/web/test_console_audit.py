@@ -499,7 +499,9 @@ def test_a_failed_verification_shows_the_alert_on_the_console_home(
     assert "The last audit verification failed" not in home
     tamper(app, "UPDATE audit_entries SET purpose = 'analytics' WHERE seq = :seq", seq=log[0])
     token = csrf_of(dpo.get("/console/verification").get_data(as_text=True))
-    resp = dpo.client.post("/console/verification", data={"scope": "whole", "csrf_token": token})
+    resp = dpo.client.post(
+        "/console/verification", data={"scope": "whole", "csrf_token": token}, headers=EN
+    )
     assert resp.status_code == 303
     (run,) = within(_runs)
     assert not run.ok and run.failure_entry == log[0]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import re
 import time
 from typing import Any
@@ -16,6 +18,7 @@ from audit.checkpoint import b64
 from audit.log import root_at
 from audit.models import ENTRIES
 from governance.compliance import CHECK_KEYS
+from governance.i18n import SESSION_KEY
 from governance.requests.models import SubjectRequest
 from tests.compliance import builders as b
 from tests.web.conftest import csrf_of
@@ -26,6 +29,19 @@ PAGES = (
     "/console/requests",
     "/console/agreements",
 )
+
+
+@pytest.fixture
+def as_operator(as_operator: Any) -> Any:
+    """Operators who chose English (the texts asserted below are English)."""
+
+    def sign_in(*roles: str, brand: str | None = None) -> Any:
+        client = as_operator(*roles, brand=brand)
+        with client.client.session_transaction() as sess:
+            sess[SESSION_KEY] = "en"
+        return client
+
+    return sign_in
 
 
 def _statuses(page: str) -> dict[str, str]:
@@ -95,6 +111,13 @@ def test_the_report_downloads_as_a_standalone_document_and_is_audited(
     # Standalone: inline CSS with a print style, nothing fetched from elsewhere.
     assert "<style>" in body and "@media print" in body
     assert "<link" not in body and "<script" not in body and "src=" not in body
+    # The page's policy allows that one style by its hash (the app's default forbids
+    # inline styles, which would leave the report unstyled in the browser).
+    style = re.search(r"<style>(.*?)</style>", body, re.S)
+    assert style is not None
+    digest = base64.b64encode(hashlib.sha256(style.group(1).encode()).digest()).decode()
+    policy = resp.headers["Content-Security-Policy"]
+    assert f"style-src 'sha256-{digest}'" in policy and "default-src 'none'" in policy
     entries = _report_entries(within)
     assert len(entries) == 1
     entry = entries[0]

@@ -15,6 +15,7 @@ escaped here, so callers pass plain strings (translated already).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -80,8 +81,22 @@ def _count(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
 
 
+def _columns(char: str) -> int:
+    """Columns a character takes: Chinese (wide) characters twice a Latin letter's."""
+    return 2 if unicodedata.east_asian_width(char) in "WF" else 1
+
+
 def _short(text: str, limit: int = 26) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """``text`` cut to ``limit`` columns (with an ellipsis), so a label fits its space."""
+    if sum(_columns(c) for c in text) <= limit:
+        return text
+    out, used = [], 1  # the ellipsis takes a column
+    for char in text:
+        used += _columns(char)
+        if used > limit:
+            break
+        out.append(char)
+    return "".join(out) + "…"
 
 
 def _open(chart_id: str, title: str, desc: str, height: float) -> list[str]:

@@ -158,8 +158,9 @@ def _file_request(db: Any, subject: str, kind: str, **extra: Any) -> None:
 def dpo_state(live_server: LiveServer, browser: Any, activity: dict[str, Any]) -> Any:
     """A DPO signed in through the browser (TOTP enrolled), with work in the queue."""
     subject = activity["subject"]
-    live_server.run(lambda db: _file_request(db, subject, "access"))
-    live_server.run(lambda db: _file_request(db, subject, "explanation"))
+    live_server.run(lambda db: _file_request(db, subject, "access"))  # answered at once
+    live_server.run(lambda db: b.subject_request(db, due_in_days=9, kind="correction"))
+    live_server.run(lambda db: b.subject_request(db, due_in_days=-2, kind="erasure"))  # overdue
 
     def partners(db: Any) -> None:
         today = b.today()

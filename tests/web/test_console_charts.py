@@ -242,3 +242,15 @@ def test_the_axis_ends_at_four_whole_steps(top: int, axis: int) -> None:
 def test_axis_labels_are_spread_evenly_with_both_ends() -> None:
     assert svg.tick_positions(5) == [0, 1, 2, 3, 4]
     assert svg.tick_positions(30) == [0, 4, 8, 12, 17, 21, 25, 29]
+
+
+def test_a_long_chinese_label_is_cut_by_its_width_not_its_length() -> None:
+    from governance.web.svg import _short
+
+    assert _short("analytics") == "analytics"
+    latin = _short("personalised_recommendation_of_goods")
+    assert len(latin) == 26 and latin.endswith("…")
+    # Twelve Chinese characters take 24 columns: they fit; fourteen do not.
+    assert _short("个性化推荐个性化推荐个性") == "个性化推荐个性化推荐个性"
+    cut = _short("个性化推荐 (personalised_recommendation)")
+    assert cut.endswith("…") and sum(2 if "\u4e00" <= c <= "\u9fff" else 1 for c in cut) <= 26

@@ -37,18 +37,20 @@ def window(session: Session, since: str, until: str) -> list[ColumnElement[bool]
     return out
 
 
-def denials_by_reason(session: Session, since: str, until: str) -> list[tuple[str, int]]:
+def denials_by_reason(
+    session: Session, since: str, until: str, actions: Sequence[str] | None = None
+) -> list[tuple[str, int]]:
     """Denied decisions in the window per reason code, most frequent first.
 
-    A denial with several reasons counts once under each; one with none counts under
-    ``""``. Ties are broken by reason, so the order is stable.
+    ``actions`` keeps only the entries of those actions (None: every action). A denial
+    with several reasons counts once under each; one with none counts under ``""``. Ties
+    are broken by reason, so the order is stable.
     """
     t = ENTRIES
-    statement = (
-        select(t.c.reasons, func.count())
-        .where(t.c.decision == "deny", *window(session, since, until))
-        .group_by(t.c.reasons)
-    )
+    conditions = [t.c.decision == "deny", *window(session, since, until)]
+    if actions is not None:
+        conditions.append(t.c.action.in_(list(actions)))
+    statement = select(t.c.reasons, func.count()).where(*conditions).group_by(t.c.reasons)
     counts: Counter[str] = Counter()
     for reasons, n in session.execute(statement):
         for reason in orjson.loads(reasons) or [""]:
@@ -71,25 +73,6 @@ def decisions_by_purpose(
     )
     rows = [(p, str(d), int(n)) for p, d, n in session.execute(statement)]
     return sorted(rows, key=lambda row: (row[0] is None, row[0] or "", row[1]))
-
-
-def denials_by_reason_of(
-    session: Session, since: str, until: str, actions: Sequence[str]
-) -> list[tuple[str, int]]:
-    """As :func:`denials_by_reason`, for the entries of ``actions`` only."""
-    t = ENTRIES
-    statement = (
-        select(t.c.reasons, func.count())
-        .where(
-            t.c.decision == "deny", t.c.action.in_(list(actions)), *window(session, since, until)
-        )
-        .group_by(t.c.reasons)
-    )
-    counts: Counter[str] = Counter()
-    for reasons, n in session.execute(statement):
-        for reason in orjson.loads(reasons) or [""]:
-            counts[str(reason)] += int(n)
-    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
 @dataclass(frozen=True)

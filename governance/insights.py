@@ -326,7 +326,7 @@ def decisions_by_purpose(session: Session, window: Window) -> list[PurposeDecisi
 
 def denied_reads_by_reason(session: Session, window: Window) -> list[tuple[str, int]]:
     """Denied reads per reason code, most frequent first ("" for a denial without one)."""
-    return stats.denials_by_reason_of(
+    return stats.denials_by_reason(
         session, format_time(window.start), format_time(window.end), READ_ACTIONS
     )
 

@@ -19,10 +19,12 @@ PostgreSQL, whose own pass covers the services beneath them.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import threading
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +72,17 @@ class LiveServer:
         """``work(session)`` in an app context of its own; returns its result."""
         with self.app.app_context():
             return work(get_session())
+
+    def post(self, path: str, token: str, body: dict[str, Any]) -> tuple[int, bytes]:
+        """POST ``body`` as JSON to the API with a bearer ``token``: (status, body)."""
+        request = urllib.request.Request(  # noqa: S310 - our own server on 127.0.0.1
+            self.url + path,
+            data=json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return int(response.status), bytes(response.read())
 
 
 def _free_socket() -> socket.socket:

@@ -13,7 +13,6 @@ import csv
 import datetime as dt
 import io
 import json
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +31,10 @@ SERVICE = "crm-insights"
 
 
 def _api(server: LiveServer, path: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
-    request = urllib.request.Request(  # noqa: S310 - our own server on 127.0.0.1
-        server.url + path,
-        data=json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        assert response.status == 200
-        found: dict[str, Any] = json.loads(response.read())
-        return found
+    status, answer = server.post(path, token, body)
+    assert status == 200
+    found: dict[str, Any] = json.loads(answer)
+    return found
 
 
 def _operator(server: LiveServer, username: str) -> None:

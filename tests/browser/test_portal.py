@@ -12,7 +12,6 @@ from __future__ import annotations
 # Chinese texts use Chinese punctuation (full-width colons).
 # ruff: noqa: RUF001
 import json
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +34,6 @@ from tests.web.helpers import (
 )
 
 RECOMMENDER = "recommendation-engine"
-
-
-def _api(server: LiveServer, path: str, token: str, body: dict[str, Any]) -> tuple[int, bytes]:
-    request = urllib.request.Request(  # noqa: S310 - our own server on 127.0.0.1
-        server.url + path,
-        data=json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        return response.status, response.read()
 
 
 def _enter(page: Any, server: LiveServer, subject: str) -> None:
@@ -96,8 +84,7 @@ def test_customer_grants_withdraws_sees_a_read_verifies_it_and_downloads_their_d
     }
 
     # A service reads the profile through the guarded read (the API)...
-    status, body = _api(
-        live_server,
+    status, body = live_server.post(
         f"/api/v1/profiles/{subject}/read",
         token,
         {"purpose": "personalised_recommendation", "fields": ["browse_history", "nickname"]},
@@ -191,12 +178,12 @@ def rich_customer(live_server: LiveServer) -> str:
         lambda db: service_token(db, RECOMMENDER, ["personalised_recommendation", "analytics"])
     )
     read = {"purpose": "personalised_recommendation", "fields": ["browse_history", "city"]}
-    assert _api(live_server, f"/api/v1/profiles/{subject}/read", token, read)[0] == 200
+    assert live_server.post(f"/api/v1/profiles/{subject}/read", token, read)[0] == 200
     denied = {"purpose": "analytics", "fields": ["coupon_use"]}  # never agreed: refused
-    assert _api(live_server, f"/api/v1/profiles/{subject}/read", token, denied)[0] == 200
+    assert live_server.post(f"/api/v1/profiles/{subject}/read", token, denied)[0] == 200
     exporter = live_server.run(lambda db: _export_key(db, "crm-campaigns", "marketing_push"))
     export = {"purpose": "marketing_push", "fields": ["city", "nickname"]}
-    assert _api(live_server, "/api/v1/profiles/exports", exporter, export)[0] == 200
+    assert live_server.post("/api/v1/profiles/exports", exporter, export)[0] == 200
 
     def file(db: Any, kind: str, **extra: Any) -> None:
         dsr.submit(

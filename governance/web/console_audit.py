@@ -355,9 +355,11 @@ def entry(seq: int) -> tuple[str, int]:
     row = entry_row(db, seq) if seq <= query.MAX_SEQ else None
     if row is None:
         return render_template("console/audit_entry.html", active="audit", row=None, seq=seq), 404
+    # Who looked at which entry's details is itself on record (ids only).
+    audit.record(db, action="audit.view", resource="audit_entry", details={"seq": seq})
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     result = verify_entry(db, app, seq)
-    db.commit()  # a checkpoint signed to cover the entry, if one was needed
+    db.commit()  # the view's entry, and a checkpoint signed to cover the entry if needed
     return render_template(
         "console/audit_entry.html",
         active="audit",

@@ -314,6 +314,11 @@ def test_entry_detail_shows_every_column_and_a_passing_proof(
     signed = within(latest_checkpoint)
     assert signed is not None and signed.tree_size > seq  # signed for the check, committed
     assert f"#{signed.id}" in page and b64(signed.root_hash) in page
+    # The look is itself on record: who viewed which entry (its number, nothing more).
+    views = [r for r in within(all_rows) if r["action"] == "audit.view"]
+    assert len(views) == 1 and views[0]["actor_type"] == "operator"
+    assert views[0]["resource"] == "audit_entry" and views[0]["subject_id"] is None
+    assert orjson.loads(views[0]["details"]) == {"seq": seq}
 
 
 def test_a_tampered_entry_shows_its_proof_failing(app: Flask, dpo: Any, log: list[int]) -> None:

@@ -16,6 +16,7 @@ Every hash, signature and byte string is standard base64. The query services are
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -35,7 +36,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from audit import log_origin, public_keys, query
+from audit import log_origin, public_keys, query, record
 from audit.checkpoint import b64, raw_public_key
 from audit.log import (
     ACTOR_TYPES,
@@ -50,8 +51,9 @@ from audit.log import (
 )
 from audit.log import consistency_proof as build_consistency_proof
 from audit.models import DECISIONS
+from audit.pii import PiiInAuditEntry
 from governance.api import Blueprint, get_api
-from governance.auth.actors import Actor, current_actor
+from governance.auth.actors import Actor, current_actor, require_step_up
 from governance.auth.permissions import Permission, public, requires
 from governance.db import get_session, utcnow
 from governance.errors import ApiError
@@ -598,6 +600,26 @@ def _stream(filters: query.EntryFilter, within: query.SeqRange, fmt: str) -> Ite
         session.rollback()
 
 
+#: The filters an export names in its own audit entry.
+EXPORT_FILTERS = tuple(f.name for f in dataclasses.fields(query.EntryFilter))
+
+
+def record_export(session: Any, fmt: str, given: Mapping[str, Any]) -> None:
+    """Record an export of the entries ``given`` filters select (``audit.export``).
+
+    The entry names the format and the filters (ids, codes and times in the log's form);
+    a filter the audit PII hook refuses raises :class:`audit.pii.PiiInAuditEntry` and
+    nothing is recorded. The caller commits before the export's first byte.
+    """
+    chosen = {name: given[name] for name in EXPORT_FILTERS if given.get(name) is not None}
+    record(
+        session,
+        action="audit.export",
+        resource="audit_log",
+        details={"format": fmt, "filters": chosen},
+    )
+
+
 def export_response(filters: query.EntryFilter, fmt: str) -> Response:
     """A streamed download of every entry matching ``filters``, newest first.
 
@@ -639,8 +661,23 @@ class Export(MethodView):
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(403, response="FORBIDDEN")
     def get(self, args: dict[str, Any]) -> Response:
-        """Every entry matching the filters, newest first, streamed as JSON Lines or CSV."""
-        return export_response(query.EntryFilter.from_mapping(args), args["format"])
+        """Every entry matching the filters, newest first, streamed as JSON Lines or CSV.
+
+        Needs a step-up (a TOTP code entered in the last minutes, ``/console/step-up``).
+        The export is itself recorded (``audit.export``) before the first byte is sent.
+        """
+        require_step_up(current_actor(), "An audit export")
+        filters = query.EntryFilter.from_mapping(args)
+        session = get_session()
+        try:
+            record_export(session, args["format"], args)
+        except PiiInAuditEntry:
+            raise ApiError(
+                "validation-error",
+                "A filter reads as personal data; filter by ids only.",
+            ) from None
+        session.commit()
+        return export_response(filters, args["format"])
 
 
 # -- the public key --------------------------------------------------------------------------

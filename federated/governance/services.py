@@ -28,7 +28,7 @@ import policies
 from consent.catalog.models import CatalogField, Purpose
 from federated.governance.models import Agreement, FederatedRun, Partner
 from federated.manifest import blind_id, build_manifest, canonical_bytes, sign_manifest
-from governance.auth.actors import Actor
+from governance.auth.actors import Actor, require_step_up
 from governance.brands import DEFAULT_BRAND, require_brand
 from governance.db import utcnow
 from governance.errors import ApiError
@@ -47,9 +47,6 @@ __all__ = [
     "revoke_agreement",
     "start_run",
 ]
-
-#: Minutes within which a DPO's second factor must have been entered to approve.
-APPROVE_STEP_UP_MINUTES = 5
 
 
 def _new_id(prefix: str) -> str:
@@ -203,12 +200,7 @@ def _require_agreement(session: Session, agreement_id: str) -> Agreement:
 
 def approve_agreement(session: Session, agreement_id: str, *, actor: Actor) -> Agreement:
     """A DPO approves a draft (with a second factor entered in the last few minutes)."""
-    if actor.type != "operator" or not actor.mfa_within(APPROVE_STEP_UP_MINUTES):
-        raise ApiError(
-            "step-up-required",
-            f"Approving an agreement needs a second factor entered in the last "
-            f"{APPROVE_STEP_UP_MINUTES} minutes.",
-        )
+    require_step_up(actor, "Approving an agreement")
     agreement = _require_agreement(session, agreement_id)
     if agreement.status != "draft":
         raise ApiError(

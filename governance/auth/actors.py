@@ -69,6 +69,23 @@ class Actor:
 
 ANONYMOUS = Actor(type="anonymous", id="anonymous")
 
+#: Sensitive operations (an erasure, approving an agreement, audit details and exports,
+#: the self-check report) need a TOTP code entered this recently: a step-up.
+STEP_UP_MINUTES = 5
+
+
+def require_step_up(actor: Actor, what: str) -> None:
+    """Refuse (``step-up-required``) unless ``actor`` is an operator with a fresh TOTP code.
+
+    ``what`` names the operation in the refusal, e.g. "An erasure".
+    """
+    if actor.type != "operator" or not actor.mfa_within(STEP_UP_MINUTES):
+        raise ApiError(
+            "step-up-required",
+            f"{what} needs a second factor entered in the last {STEP_UP_MINUTES} minutes "
+            "(/console/step-up).",
+        )
+
 
 def current_actor() -> Actor:
     """The actor of the current request."""

@@ -19,9 +19,10 @@ alone happens at once, and the request is completed as it is filed:
 
 ``erasure`` (art. 47) waits for the DPO, who may have to keep data a law requires
 (art. 47, para. 2): :func:`execute_erasure` crypto-shreds the subject
-(:func:`governance.profiles.erasure.erase_subject`) and needs a second factor entered in
-the last :data:`ERASURE_STEP_UP_MINUTES` minutes. The DPO starts, completes or rejects
-(with a reason code) the requests that wait (:func:`transition`).
+(:func:`governance.profiles.erasure.erase_subject`) and needs a step-up: a second factor
+entered in the last :data:`governance.auth.actors.STEP_UP_MINUTES` minutes. The DPO
+starts, completes or rejects (with a reason code) the requests that wait
+(:func:`transition`).
 
 Services receive the session; the views commit.
 """
@@ -43,7 +44,7 @@ from sqlalchemy.orm import Session
 import audit
 from consent import ledger
 from consent.catalog.models import CatalogField
-from governance.auth.actors import Actor
+from governance.auth.actors import Actor, require_step_up
 from governance.brands import sees
 from governance.db import UTCDateTime, utcnow
 from governance.errors import ApiError
@@ -54,7 +55,6 @@ from governance.requests.models import ACTIVE_STATUSES, KINDS, STATUSES, Subject
 
 __all__ = [
     "BRAND_KEPT_CATEGORIES",
-    "ERASURE_STEP_UP_MINUTES",
     "REJECT_REASONS",
     "REQUEST_REASONS",
     "Page",
@@ -97,8 +97,6 @@ REJECT_REASONS = (
     "out_of_scope",
     "other",
 )
-#: An erasure cannot be undone: the DPO's second factor must be this fresh.
-ERASURE_STEP_UP_MINUTES = 5
 #: A DPO's note is kept with the result; it is short and checked for PII.
 MAX_NOTE_LENGTH = 500
 
@@ -488,12 +486,7 @@ def execute_erasure(
         raise ApiError("conflict", "Only an erasure request is executed.")
     if row.status not in ACTIVE_STATUSES:
         raise ApiError("conflict", f"The request is {row.status}; it cannot be moved on.")
-    if actor.type != "operator" or not actor.mfa_within(ERASURE_STEP_UP_MINUTES):
-        raise ApiError(
-            "step-up-required",
-            f"An erasure needs a second factor entered in the last {ERASURE_STEP_UP_MINUTES} "
-            "minutes (/console/step-up).",
-        )
+    require_step_up(actor, "An erasure")
     evidence = evidence_hash(row)
     done = erase_subject(session, row.subject_id, actor=actor, evidence_sha256=evidence, now=now)
     now = now or utcnow()

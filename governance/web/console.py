@@ -39,7 +39,7 @@ from audit.models import AuditVerification
 from audit.verifications import latest_verification
 from consent.catalog.models import CatalogField, Purpose
 from governance.auth import ratelimit, services, signals
-from governance.auth.actors import current_actor
+from governance.auth.actors import STEP_UP_MINUTES, current_actor
 from governance.auth.models import ApiKey, Operator
 from governance.auth.permissions import Permission, public, requires
 from governance.auth.views import start_operator_session
@@ -51,8 +51,6 @@ from governance.web.common import safe_next
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 _PENDING_MINUTES = 5
-#: Sensitive details and exports need a TOTP code entered this recently.
-STEP_UP_MINUTES = 5
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -51,7 +51,7 @@ from audit.log import ACTOR_TYPES, entry_row, format_time, parse_time
 from audit.models import DECISIONS
 from audit.pii import PiiInAuditEntry
 from audit.verifications import latest_verification, run_and_record, verifications_page
-from audit.views import export_response
+from audit.views import export_response, record_export
 from governance.auth.permissions import Permission, requires
 from governance.db import get_engine, get_session
 from governance.web.console import fresh_totp
@@ -322,15 +322,9 @@ def export() -> Any:
     if problems:
         return _explorer(_given(request.args), problems)
     filters = query.EntryFilter.from_mapping(args)
-    chosen = {name: args[name] for name in FILTERS if name in args}
     db = get_session()
     try:
-        audit.record(
-            db,
-            action="audit.export",
-            resource="audit_log",
-            details={"format": args["format"], "filters": chosen},
-        )
+        record_export(db, args["format"], args)
     except PiiInAuditEntry:
         # An id that reads as personal data (a phone number as an actor id) cannot be
         # written into the log, so the export it would describe does not happen.

@@ -649,6 +649,29 @@ def test_customer_without_any_entry_sees_an_empty_list(as_subject: Any, story: N
     assert resp.get_json()["next"] is None
 
 
+def test_an_export_needs_a_step_up_and_is_recorded_before_it_streams(
+    as_dpo: Any, story: None
+) -> None:
+    with as_dpo.client.session_transaction() as sess:
+        sess["mfa_at"] = int(dt.datetime.now(dt.UTC).timestamp()) - 3600  # an hour ago
+    stale = _export(as_dpo, subject=ALICE)
+    assert stale.status_code == 403
+    assert stale.get_json()["type"] == "/problems/step-up-required"
+    assert _export(as_dpo).status_code == 403  # without filters too: nothing streamed
+    assert [i["seq"] for i in as_dpo.get(ENTRIES).get_json()["items"]] == list(range(7, -1, -1))
+
+    with as_dpo.client.session_transaction() as sess:
+        sess["mfa_at"] = int(dt.datetime.now(dt.UTC).timestamp())  # a fresh code
+    resp = _export(as_dpo, subject=ALICE, format="csv")
+    assert resp.status_code == 200
+    items = as_dpo.get(ENTRIES).get_json()["items"]
+    assert [i["action"] for i in items].count("audit.export") == 1
+    record = items[0]
+    assert record["action"] == "audit.export" and record["resource"] == "audit_log"
+    assert record["subject"] is None
+    assert record["details"] == {"format": "csv", "filters": {"subject": ALICE}}
+
+
 def test_customer_cannot_export(as_subject: Any, story: None) -> None:
     paths = [
         "/api/v1/audit/export",
@@ -711,7 +734,8 @@ def test_export_defaults_to_jsonl_of_the_whole_log(as_dpo: Any, story: None) -> 
     resp = _export(as_dpo)
 
     assert resp.mimetype == "application/x-ndjson"
-    assert _jsonl_seqs(resp) == [7, 6, 5, 4, 3, 2, 1, 0]
+    # The export's own record (seq 8, written before the first byte) comes first.
+    assert _jsonl_seqs(resp) == [8, 7, 6, 5, 4, 3, 2, 1, 0]
 
 
 def test_export_applies_every_filter_and_the_time_range_with_offsets(
@@ -744,7 +768,8 @@ def test_export_streams_batch_by_batch(
     assert "Content-Length" not in resp.headers
     assert resp.headers["X-Accel-Buffering"] == "no"
     per_chunk = [[json.loads(line)["seq"] for line in c.splitlines()] for c in chunks if c]
-    assert per_chunk == [[9, 8, 7, 6], [5, 4, 3, 2], [1, 0]]
+    # Ten fillers and, newest, the export's own record.
+    assert per_chunk == [[10, 9, 8, 7], [6, 5, 4, 3], [2, 1, 0]]
 
 
 def test_export_of_a_sparse_filter_over_many_batches_has_each_match_once(
@@ -801,7 +826,9 @@ def test_csv_export_has_the_header_and_one_row_per_entry(as_dpo: Any, story: Non
     )
     header, *rows = csv.reader(io.StringIO(resp.get_data(as_text=True)))
     assert header == CSV_HEADER
-    assert [row[0] for row in rows] == [str(seq) for seq in range(7, -1, -1)]
+    # The export's own record (seq 8) first, then the story's entries.
+    assert [row[0] for row in rows] == [str(seq) for seq in range(8, -1, -1)]
+    assert rows[0][CSV_HEADER.index("action")] == "audit.export"
 
 
 def test_csv_export_writes_reasons_and_details_as_json_text(as_dpo: Any, story: None) -> None:
@@ -858,10 +885,12 @@ def test_csv_cells_a_spreadsheet_would_run_start_with_a_quote(
 
     resp = _export(as_dpo, format="csv")
 
-    rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True), newline="")))
+    export, *rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True), newline="")))
+    assert export["action"] == "audit.export"  # the export's own record, newest
     got = [row[column] for row, (column, _v, _c) in zip(reversed(rows), cases, strict=True)]
     assert got == [cell for _column, _value, cell in cases]
-    for row, item in zip(rows, as_dpo.get(ENTRIES).get_json()["items"], strict=True):
+    items = as_dpo.get(ENTRIES).get_json()["items"]
+    for row, item in zip([export, *rows], items, strict=True):
         leaf = item["leaf_hash"]  # base64 may start with '+'
         assert row["leaf_hash"] == ("'" + leaf if leaf.startswith("+") else leaf)
 

@@ -3,11 +3,13 @@
 The CLI (``governance audit verify``) and the console's "verify now" both go through
 :func:`run_and_record`. The row in ``audit_verifications`` lets the console and the
 compliance self-check find the last result with one lookup; the ``audit.verify`` entry
-puts the run itself under the log's own tamper evidence. The caller commits.
+puts the run itself under the log's own tamper evidence. A failed run is also logged at
+ERROR level (the check and entry number only), for log-based alerting. The caller commits.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -19,6 +21,8 @@ from audit.log import format_time
 from audit.models import AuditVerification
 from audit.verify import Report, verify_database
 from governance.db import utcnow
+
+_log = logging.getLogger(__name__)
 
 
 def record_report(session: Session, report: Report, started_at: str) -> AuditVerification:
@@ -60,6 +64,17 @@ def record_report(session: Session, report: Report, started_at: str) -> AuditVer
     )
     session.add(run)
     session.flush()
+    if failure is not None:
+        # For log-based alerting beside the console's alert: checks and numbers only.
+        _log.error(
+            "audit verification failed",
+            extra={
+                "check": failure.check,
+                "entry": failure.entry,
+                "checkpoint": failure.checkpoint,
+                "tree_size": report.tree_size,
+            },
+        )
     return run
 
 

@@ -498,7 +498,7 @@ def test_verify_now_records_a_run_and_shows_it(dpo: Any, log: list[int], within:
 
 
 def test_a_failed_verification_shows_the_alert_on_the_console_home(
-    app: Flask, dpo: Any, log: list[int], within: Any
+    app: Flask, dpo: Any, log: list[int], within: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     home = dpo.get("/console/", headers=EN).get_data(as_text=True)
     assert "The last audit verification failed" not in home
@@ -510,6 +510,10 @@ def test_a_failed_verification_shows_the_alert_on_the_console_home(
     assert resp.status_code == 303
     (run,) = within(_runs)
     assert not run.ok and run.failure_entry == log[0]
+    # Logged for alerting too: the check and the entry's number, nothing else.
+    (logged,) = [r for r in caplog.records if r.getMessage() == "audit verification failed"]
+    assert logged.levelname == "ERROR"
+    assert (logged.check, logged.entry) == (run.failure_check, log[0])  # type: ignore[attr-defined]
     page = dpo.get("/console/verification", headers=EN).get_data(as_text=True)
     assert "The verification failed" in page  # flashed
     assert "Failed." in page and f"/console/audit/{log[0]}" in page

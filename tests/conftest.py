@@ -94,6 +94,10 @@ def app_config(tmp_path: Path, database_url: str) -> dict[str, Any]:
         "PUBLIC_BASE_URL": "http://portal.example.com",
         # Test apps are many and short-lived; tests/audit covers the exit checkpoint.
         "AUDIT_CHECKPOINT_ON_SHUTDOWN": False,
+        # A busy 2-core CI machine can pause one decision past the production limit
+        # (200 ms), which denies it (engine_error) and fails an unrelated test; the tests
+        # of the limit itself (tests/policies/test_engine.py) set their own.
+        "POLICY_TIMEOUT_MS": 10_000,
     }
 
 

@@ -107,6 +107,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             "DATABASE_URL": f"sqlite:///{root / 'governance.sqlite3'}",
             "PUBLIC_BASE_URL": url,
             "AUDIT_CHECKPOINT_ON_SHUTDOWN": False,
+            "POLICY_TIMEOUT_MS": 10_000,  # as in tests/conftest.py: no flake on a busy machine
         }
     )
     cli = app.test_cli_runner()

@@ -380,7 +380,9 @@ def reject_request(request_id: str) -> WerkzeugResponse:
     """Turn a request down with a reason code."""
     reason = request.form.get("reason", "")
     if reason not in dsr.REJECT_REASONS:
-        reason = "other"
+        # As the API does: a reason the list does not hold is refused, nothing changes.
+        flash(_("The request was not changed: choose a reason from the list."), "error")
+        return redirect(url_for(".requests", status=request.form.get("status") or None))
     return _move(request_id, "rejected", reason=reason, note=request.form.get("note") or None)
 
 

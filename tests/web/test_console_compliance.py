@@ -188,6 +188,14 @@ def test_requests_are_started_and_rejected_from_the_page_with_a_csrf_token(
     resp = dpo.client.post(f"/console/requests/{request_id}/start", data={"csrf_token": token})
     assert resp.status_code == 302, resp.get_data(as_text=True)
     assert status() == "in_progress"
+    for made_up in ("", "because"):  # not a reason on the list: refused, nothing changes
+        refused = dpo.client.post(
+            f"/console/requests/{request_id}/reject",
+            data={"csrf_token": token, "reason": made_up},
+            follow_redirects=True,
+        )
+        assert "choose a reason from the list" in refused.get_data(as_text=True)
+        assert status() == "in_progress"
     resp = dpo.client.post(
         f"/console/requests/{request_id}/reject",
         data={"csrf_token": token, "reason": "duplicate"},

@@ -315,7 +315,8 @@ def requests() -> Any:
     """The data-subject request queue, oldest due first, filtered by status."""
     status = request.args.get("status") or None
     if status not in (None, *STATUSES):
-        status = None
+        flash(_("There is no such status; showing the open requests."), "error")
+        return redirect(url_for(".requests"))
     after = request.args.get("after") or None
     now = utcnow()
     try:

@@ -214,6 +214,18 @@ def test_requests_are_started_and_rejected_from_the_page_with_a_csrf_token(
     assert status() == "rejected"
 
 
+def test_an_unknown_status_filter_says_so_and_shows_the_open_requests(
+    app: Flask, catalog: Any, as_operator: Any, within: Any
+) -> None:
+    request_id = within(lambda s: b.subject_request(s, due_in_days=5))
+    resp = as_operator("dpo").client.get(
+        "/console/requests?status=everything", follow_redirects=True
+    )
+    page = resp.get_data(as_text=True)
+    assert resp.request.path == "/console/requests" and not resp.request.query_string
+    assert "There is no such status" in page and request_id in page
+
+
 def test_an_erasure_is_not_completed_from_the_page(
     app: Flask, catalog: Any, as_operator: Any, within: Any
 ) -> None:

@@ -20,11 +20,9 @@ import pyotp
 import pytest
 
 from governance.auth import services
-from governance.auth.actors import Actor
-from governance.requests import services as dsr
 from tests.browser.conftest import LiveServer
 from tests.compliance import builders as b
-from tests.web.helpers import decide, new_customer, service_token
+from tests.web.helpers import decide, file_request, new_customer, service_token
 
 PASSWORD = "correct horse battery staple"
 SERVICE = "crm-insights"
@@ -136,22 +134,11 @@ def test_dpo_signs_in_filters_the_audit_exports_csv_and_opens_the_self_check_rep
     shoot(report, "dpo-self-check-report-en-desktop")
 
 
-def _file_request(db: Any, subject: str, kind: str, **extra: Any) -> None:
-    dsr.submit(
-        db,
-        Actor(type="subject", id=subject),
-        subject,
-        dsr.Submission(kind=kind, **extra),
-        due_days=15,
-    )
-    db.commit()
-
-
 @pytest.fixture(scope="module")
 def dpo_state(live_server: LiveServer, browser: Any, activity: dict[str, Any]) -> Any:
     """A DPO signed in through the browser (TOTP enrolled), with work in the queue."""
     subject = activity["subject"]
-    live_server.run(lambda db: _file_request(db, subject, "access"))  # answered at once
+    live_server.run(lambda db: file_request(db, subject, "access"))  # answered at once
     live_server.run(lambda db: b.subject_request(db, due_in_days=9, kind="correction"))
     live_server.run(lambda db: b.subject_request(db, due_in_days=-2, kind="erasure"))  # overdue
 

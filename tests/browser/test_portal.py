@@ -20,14 +20,13 @@ from sqlalchemy import select
 
 from consent.models import ConsentState
 from governance.auth import services
-from governance.auth.actors import Actor
-from governance.requests import services as dsr
 from tests.browser.conftest import LiveServer
 from tests.web.helpers import (
     BEFORE_CHANGE,
     OLD_NOTICE,
     PROFILE,
     decide,
+    file_request,
     new_customer,
     portal_path,
     service_token,
@@ -185,18 +184,8 @@ def rich_customer(live_server: LiveServer) -> str:
     export = {"purpose": "marketing_push", "fields": ["city", "nickname"]}
     assert live_server.post("/api/v1/profiles/exports", exporter, export)[0] == 200
 
-    def file(db: Any, kind: str, **extra: Any) -> None:
-        dsr.submit(
-            db,
-            Actor(type="subject", id=subject),
-            subject,
-            dsr.Submission(kind=kind, **extra),
-            due_days=15,
-        )
-        db.commit()
-
-    live_server.run(lambda db: file(db, "access"))
-    live_server.run(lambda db: file(db, "correction", fields=("store_visits",)))
+    live_server.run(lambda db: file_request(db, subject, "access"))
+    live_server.run(lambda db: file_request(db, subject, "correction", fields=("store_visits",)))
     return str(subject)
 
 

@@ -14,8 +14,10 @@ from sqlalchemy.orm import Session
 from consent import ledger
 from consent.views import receipt_issuer
 from governance.auth import services
+from governance.auth.actors import Actor
 from governance.keys import portal_link_key
 from governance.profiles.store import create_subject
+from governance.requests import services as dsr
 
 #: An adult customer's profile (reserved number range, example.com, invented names).
 PROFILE: dict[str, Any] = {
@@ -91,3 +93,10 @@ def service_token(session: Session, name: str, purposes: list[str]) -> str:
 def portal_path(subject: str) -> str:
     """The path of a fresh one-time portal link for ``subject``."""
     return f"/portal/enter?token={services.issue_portal_token(subject, portal_link_key())}"
+
+
+def file_request(session: Session, subject: str, kind: str, **extra: Any) -> None:
+    """The customer ``subject`` files a data-subject request of ``kind`` (15 days to answer)."""
+    customer = Actor(type="subject", id=subject)
+    dsr.submit(session, customer, subject, dsr.Submission(kind=kind, **extra), due_days=15)
+    session.commit()

@@ -1,16 +1,18 @@
 """Verification runs: run one, record it twice (a row and a log entry), read the last.
 
-The CLI (``governance audit verify``) and the console's "verify now" both go through
-:func:`run_and_record`. The row in ``audit_verifications`` lets the console and the
-compliance self-check find the last result with one lookup; the ``audit.verify`` entry
-puts the run itself under the log's own tamper evidence. A failed run is also logged at
-ERROR level (the check and entry number only), for log-based alerting. The caller commits.
+The console's "verify now" runs and records with :func:`run_and_record`; the CLI
+(``governance audit verify``), which shows progress and may skip recording, verifies
+itself and records with :func:`record_report`. Either way, the row in
+``audit_verifications`` lets the console and the compliance self-check find the last
+result with one lookup; the ``audit.verify`` entry puts the run itself under the log's
+own tamper evidence. A failed run is also logged at ERROR level (the check and entry
+number only), for log-based alerting. The caller commits.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine, select
@@ -85,8 +87,6 @@ def run_and_record(
     *,
     origin: str | None,
     since_checkpoint: bool = False,
-    progress: Callable[[int], None] | None = None,
-    total: Callable[[int], None] | None = None,
 ) -> tuple[Report, AuditVerification]:
     """Verify the log in ``engine`` and record the outcome in ``session`` (not committed)."""
     started_at = format_time(utcnow())
@@ -95,8 +95,6 @@ def run_and_record(
         keys,
         origin=origin,
         since_checkpoint=since_checkpoint,
-        progress=progress,
-        total=total,
     )
     return report, record_report(session, report, started_at)
 
